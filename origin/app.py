@@ -1,0 +1,69 @@
+"""create_app(settings): wire storage, caches, render pool and routes; own their lifetimes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .cache import ByteLRU, MetadataCache
+from .executor import RenderPool
+from .http.images import POLICY, SERVICE, ResponsePolicy
+from .http.middlewares import error_middleware
+from .http.routes import setup_routes
+from .params import OutputLimits
+from .render import RenderConfig, harden
+from .service import Image, ImageService
+from .settings import Settings
+from .storage import LocalStorage
+
+SETTINGS = web.AppKey("settings", Settings)
+log = logging.getLogger("origin")
+
+
+def render_config(settings: Settings) -> RenderConfig:
+    return RenderConfig(
+        max_source_pixels=settings.max_source_pixels,
+        max_source_side=settings.max_source_side,
+        animation=settings.animation,
+        max_frames=settings.max_frames,
+        max_animation_pixels=settings.max_animation_pixels,
+        max_output_side=settings.max_output_side,
+        default_quality=settings.default_quality,
+        compress_quality=settings.compress_quality,
+        avif_effort=settings.avif_effort,
+        webp_effort=settings.webp_effort,
+    )
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The origin as an aiohttp application. libvips is locked down before anything else."""
+    harden()
+    app = web.Application(middlewares=[error_middleware(settings.error_cache_control, settings.cors_origin)])
+    app[SETTINGS] = settings
+    app[POLICY] = ResponsePolicy(
+        settings.cache_control,
+        settings.cors_origin,
+        OutputLimits(max_side=settings.max_output_side, max_dpr=settings.max_dpr),
+    )
+    app.cleanup_ctx.append(_service)
+    setup_routes(app)
+    return app
+
+
+async def _service(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    storage = LocalStorage(settings.storage_path)
+    pool = RenderPool(settings.render_workers, settings.render_queue, settings.render_timeout, settings.retry_after)
+    app[SERVICE] = ImageService(
+        storage=storage,
+        variants=ByteLRU[Image](settings.cache_bytes, settings.cache_max_entry_bytes),
+        metadata=MetadataCache(settings.metadata_ttl),
+        pool=pool,
+        config=render_config(settings),
+    )
+    log.info("serving %s", settings.storage_url)
+    yield
+    pool.close()
+    await storage.close()

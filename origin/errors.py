@@ -1,0 +1,100 @@
+"""Typed errors: each carries its HTTP status, a stable code and a public message.
+
+Handlers and the pure core raise these; one middleware turns them into the JSON body
+`{"error": {"code": ..., "message": ...}}`. Anything else that escapes is a bug and is
+logged as one, never shown to the client.
+"""
+
+from __future__ import annotations
+
+
+class OriginError(Exception):
+    """Base class: a failure the client should see with a specific status and code."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class InvalidParam(OriginError):
+    status = 400
+    code = "invalid_param"
+
+
+class UnknownParam(OriginError):
+    status = 400
+    code = "unknown_param"
+
+
+class DuplicateParam(OriginError):
+    status = 400
+    code = "duplicate_param"
+
+
+class ParamOutOfRange(OriginError):
+    status = 400
+    code = "param_out_of_range"
+
+
+class InvalidKey(OriginError):
+    status = 400
+    code = "invalid_key"
+
+
+class NotFound(OriginError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(OriginError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class RangeNotSatisfiable(OriginError):
+    status = 416
+    code = "range_not_satisfiable"
+
+
+class UnsupportedMedia(OriginError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ImageTooLarge(OriginError):
+    status = 422
+    code = "image_too_large"
+
+
+class TooManyFrames(OriginError):
+    status = 422
+    code = "too_many_frames"
+
+
+class CorruptImage(OriginError):
+    status = 422
+    code = "corrupt_image"
+
+
+class Overloaded(OriginError):
+    status = 503
+    code = "overloaded"
+
+
+class RenderTimeout(OriginError):
+    status = 503
+    code = "render_timeout"
+
+
+class StorageError(OriginError):
+    status = 502
+    code = "storage_error"
+
+
+class StorageTimeout(OriginError):
+    status = 504
+    code = "storage_timeout"

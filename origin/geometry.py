@@ -1,0 +1,147 @@
+"""imgix's width/height arithmetic as a pure function: source size + spec -> a Plan.
+
+Keeping the fit modes here, away from pyvips, makes the table of "source x request ->
+output size" testable without decoding anything, and lets the renderer pick the
+shrink-on-load factor before it decodes a single pixel.
+
+Every plan is "take this region of the source, resize it to `size`, then optionally
+place it on a `canvas`". Cropping first and resizing second bounds the work by the
+output size, whatever the aspect ratios involved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .spec import TransformSpec
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the renderer does with a (rect-cropped, trimmed, rotated) source of a known size."""
+
+    region: Box
+    """x, y, width, height of the source to keep (the whole source when nothing is cropped)."""
+    size: tuple[int, int]
+    """Width and height the region is resized to."""
+    canvas: tuple[int, int] | None = None
+    """Final width and height when the image is embedded in a larger canvas."""
+    offset: tuple[int, int] = (0, 0)
+    """Where the resized image sits on the canvas."""
+    smart: str | None = None
+    """libvips `interesting` mode when libvips, not the plan, places the region."""
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.canvas or self.size
+
+
+def _px(value: float | None, source: int, dpr: float) -> float | None:
+    if value is None:
+        return None
+    return (value * source if value < 1 else value) * dpr
+
+
+def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
+    """The region, resize and canvas for `spec` on a `src_w` x `src_h` source."""
+    w = _px(spec.w, src_w, spec.dpr)
+    h = _px(spec.h, src_h, spec.dpr)
+    if spec.fit == "crop" and spec.ar is not None:
+        w, h = _apply_ratio(w, h, spec.ar, src_w, src_h)
+    w, h = _cap(w, h, max_side)
+    pad = spec.pad
+    if w is not None:
+        w = max(1.0, w - 2 * pad)
+    if h is not None:
+        h = max(1.0, h - 2 * pad)
+    result = _fit(src_w, src_h, w, h, spec, max_side)
+    if pad:
+        width, height = result.output_size
+        ox, oy = result.offset
+        result = Plan(
+            region=result.region,
+            size=result.size,
+            canvas=(width + 2 * pad, height + 2 * pad),
+            offset=(ox + pad, oy + pad),
+            smart=result.smart,
+        )
+    return result
+
+
+def _apply_ratio(w: float | None, h: float | None, ar: float, src_w: int, src_h: int) -> tuple[float, float]:
+    """`ar` completes a single size for fit=crop; with no size it crops the source to the ratio."""
+    if w is not None and h is not None:
+        return w, h
+    if w is not None:
+        return w, w / ar
+    if h is not None:
+        return h * ar, h
+    if src_w / src_h > ar:
+        return src_h * ar, float(src_h)
+    return float(src_w), src_w / ar
+
+
+def _cap(w: float | None, h: float | None, max_side: int) -> tuple[float | None, float | None]:
+    largest = max((v for v in (w, h) if v is not None), default=0.0)
+    if largest <= max_side:
+        return w, h
+    k = max_side / largest
+    return (None if w is None else w * k), (None if h is None else h * k)
+
+
+def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: TransformSpec, max_side: int) -> Plan:
+    whole: Box = (0, 0, src_w, src_h)
+    fit = spec.fit
+    no_enlarge = fit in ("max", "min", "fillmax")
+    if w is None and h is None:
+        return Plan(region=whole, size=(src_w, src_h))
+    if w is None or h is None or fit in ("clip", "max"):
+        return Plan(region=whole, size=_contain(src_w, src_h, w, h, no_enlarge, max_side))
+    tw, th = max(1, round(w)), max(1, round(h))
+    if fit == "scale":
+        return Plan(region=whole, size=(tw, th))
+    if fit in ("crop", "min"):
+        if fit == "min":
+            k = min(1.0, src_w / tw, src_h / th)
+            tw, th = max(1, round(tw * k)), max(1, round(th * k))
+        return _cover(src_w, src_h, tw, th, spec)
+    # fill, fillmax, clamp: the whole image, contained, on a w x h canvas.
+    size = _contain(src_w, src_h, w, h, fit == "fillmax", max_side)
+    offset = ((tw - size[0]) // 2, (th - size[1]) // 2)
+    return Plan(region=whole, size=size, canvas=(tw, th), offset=offset)
+
+
+def _contain(src_w: int, src_h: int, w: float | None, h: float | None, no_enlarge: bool, max_side: int) -> tuple[int, int]:
+    """Scale to fit inside w x h (either may be absent), keeping the aspect ratio."""
+    scales = [v / s for v, s in ((w, src_w), (h, src_h)) if v is not None]
+    scale = min(scales)
+    if no_enlarge:
+        scale = min(scale, 1.0)
+    scale = min(scale, max_side / src_w, max_side / src_h)
+    width, height = src_w * scale, src_h * scale
+    # The constraining side matches the request exactly; the other follows the ratio.
+    return max(1, round(width)), max(1, round(height))
+
+
+def _cover(src_w: int, src_h: int, tw: int, th: int, spec: TransformSpec) -> Plan:
+    """Fill tw x th exactly: choose the source region with that aspect ratio, then resize it."""
+    scale = max(tw / src_w, th / src_h)
+    focal = "focalpoint" in spec.crop
+    if focal:
+        scale *= spec.fp_z
+    rw = min(src_w, max(1, round(tw / scale)))
+    rh = min(src_h, max(1, round(th / scale)))
+    if focal:
+        x = _clamp(round(spec.fp_x * src_w - rw / 2), 0, src_w - rw)
+        y = _clamp(round(spec.fp_y * src_h - rh / 2), 0, src_h - rh)
+        return Plan(region=(x, y, rw, rh), size=(tw, th))
+    smart = "entropy" if "entropy" in spec.crop else "attention" if "edges" in spec.crop else None
+    x = 0 if "left" in spec.crop else src_w - rw if "right" in spec.crop else (src_w - rw) // 2
+    y = 0 if "top" in spec.crop else src_h - rh if "bottom" in spec.crop else (src_h - rh) // 2
+    return Plan(region=(x, y, rw, rh), size=(tw, th), smart=smart)
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))

@@ -1,0 +1,132 @@
+"""Every default and limit in one place, loaded from YAML and the environment, validated at start.
+
+Precedence: environment (`IMAGE_ORIGIN_*`) over `config/settings.yaml` over the defaults
+below. A bad value stops the process with a message naming the field, so a typo in a
+deployment never becomes a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG = Path("config/settings.yaml")
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """The service's configuration; field names are the YAML keys and, upper-cased, the env names."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGE_ORIGIN_", extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    storage_url: str = "file://./data"
+
+    # In-process caches: rendered variants (byte-bounded LRU) and source metadata (TTL).
+    cache_bytes: int = Field(128 * MiB, ge=0)
+    cache_max_entry_bytes: int = Field(8 * MiB, ge=0)
+    metadata_ttl: float = Field(5.0, ge=0)
+
+    # Source limits, checked from the header before anything is decoded.
+    max_source_pixels: int = Field(50_000_000, gt=0)
+    max_source_side: int = Field(16384, gt=0)
+    animation: bool = False
+    max_frames: int = Field(100, gt=0)
+    max_animation_pixels: int = Field(100_000_000, gt=0)
+
+    # Output limits: larger requests are clamped, never refused.
+    max_output_side: int = Field(4096, gt=0)
+    max_dpr: float = Field(4.0, gt=0)
+
+    # Rendering: a bounded pool with a bounded queue and a deadline per render.
+    render_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    render_queue: int = Field(32, ge=0)
+    render_timeout: float = Field(10.0, gt=0)
+    retry_after: int = Field(2, gt=0)
+
+    # Encoders.
+    default_quality: int = Field(75, ge=1, le=100)
+    compress_quality: int = Field(45, ge=1, le=100)
+    avif_effort: int = Field(2, ge=0, le=9)
+    webp_effort: int = Field(4, ge=0, le=6)
+
+    # Response policy.
+    cache_control: str = "public, max-age=31536000, stale-while-revalidate=86400, stale-if-error=604800"
+    error_cache_control: str = "public, max-age=10"
+    cors_origin: str = "*"
+    log_level: str = "INFO"
+
+    @field_validator("storage_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme != "file":
+            raise ValueError("storage_url must be a file:// URL (e.g. file://./data)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @property
+    def storage_path(self) -> Path:
+        """The local folder behind a `file://` storage URL (`file://./data` is relative)."""
+        parts = urlsplit(self.storage_url)
+        return Path(parts.netloc + parts.path)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first, so it overrides the YAML file passed in as init values.
+        return (env_settings, init_settings)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and field."""
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from `path` (or IMAGE_ORIGIN_CONFIG, or config/settings.yaml if present).
+
+    `overrides` win over both file and environment; the CLI uses them for --host/--port.
+    """
+    from pydantic import ValidationError
+
+    explicit = path or os.environ.get("IMAGE_ORIGIN_CONFIG")
+    config_path = Path(explicit) if explicit else DEFAULT_CONFIG
+    values: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            loaded = yaml.safe_load(config_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_path}: expected a mapping of setting names to values")
+        values.update(loaded)
+    elif explicit:
+        raise ConfigError(f"{config_path}: no such file")
+    try:
+        settings = Settings(**values)
+        if overrides:
+            settings = Settings(**{**settings.model_dump(), **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings ({config_path}): {problems}") from None
+    return settings
