@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -92,8 +92,18 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment first, so it overrides the YAML file passed in as init values.
-        return (env_settings, init_settings)
+        # Command-line flags (init), then the environment, then the YAML file.
+        return (init_settings, env_settings, _YamlValues(settings_cls))
+
+
+class _YamlValues(PydanticBaseSettingsSource):
+    """The parsed YAML file, handed over by `load_settings` as a class attribute of a subclass."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(getattr(self.settings_cls, "yaml_values", {}))
 
 
 class ConfigError(Exception):
@@ -120,10 +130,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         values.update(loaded)
     elif explicit:
         raise ConfigError(f"{config_path}: no such file")
+    loaded_from = type("Settings", (Settings,), {"yaml_values": values, "__annotations__": {"yaml_values": ClassVar[dict[str, Any]]}})
     try:
-        settings = Settings(**values)
-        if overrides:
-            settings = Settings(**{**settings.model_dump(), **overrides})
+        settings = loaded_from(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()

@@ -1,0 +1,106 @@
+"""The commands users type: settings precedence, refusal on bad config, SIGTERM drains."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from origin.settings import ConfigError, load_settings
+from tests.images import encode, quadrants
+
+
+def test_yaml_then_env_then_overrides(tmp_path, monkeypatch):
+    config = tmp_path / "settings.yaml"
+    config.write_text("port: 9001\nmax_output_side: 2000\n")
+    assert load_settings(config).port == 9001
+    monkeypatch.setenv("IMAGE_ORIGIN_PORT", "9002")
+    settings = load_settings(config)
+    assert settings.port == 9002 and settings.max_output_side == 2000
+    assert load_settings(config, port=9003).port == 9003
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "field"),
+    [
+        ("render_timeout: 0\n", "render_timeout"),
+        ("render_queue: -1\n", "render_queue"),
+        ("max_source_pixels: 0\n", "max_source_pixels"),
+        ("storage_url: ftp://x\n", "storage_url"),
+        ("no_such_setting: 1\n", "no_such_setting"),
+        ("- a list\n", "mapping"),
+    ],
+)
+def test_bad_settings_name_the_field(tmp_path, yaml_text, field):
+    config = tmp_path / "settings.yaml"
+    config.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=field):
+        load_settings(config)
+
+
+def test_missing_explicit_config_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path / "absent.yaml")
+
+
+def test_cli_exits_non_zero_on_bad_config(tmp_path):
+    config = tmp_path / "settings.yaml"
+    config.write_text("port: not-a-port\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "origin", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "port" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _wait_until_up(url: str, deadline: float) -> None:
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("server did not start")
+
+
+async def test_sigterm_drains_in_flight_renders(tmp_path: Path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "big.png").write_bytes(encode(quadrants(3000, 3000), ".png", compression=1))
+    port = _free_port()
+    env = {**os.environ, "IMAGE_ORIGIN_STORAGE_URL": f"file://{data_dir}", "IMAGE_ORIGIN_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "origin"], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await _wait_until_up(f"{base}/_/health", time.monotonic() + 30)
+        async with aiohttp.ClientSession() as session:
+            slow = asyncio.ensure_future(session.get(f"{base}/big.png?w=2500&blur=300&fm=png"))
+            await asyncio.sleep(0.3)
+            assert not slow.done(), "the render must still be in flight when SIGTERM arrives"
+            proc.send_signal(signal.SIGTERM)
+            resp = await slow
+            assert resp.status == 200
+            body = await resp.read()
+            assert body.startswith(b"\x89PNG")
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
