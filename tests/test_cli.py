@@ -91,7 +91,7 @@ async def test_sigterm_drains_in_flight_renders(tmp_path: Path):
         base = f"http://127.0.0.1:{port}"
         await _wait_until_up(f"{base}/_/health", time.monotonic() + 30)
         async with aiohttp.ClientSession() as session:
-            slow = asyncio.ensure_future(session.get(f"{base}/big.png?w=2500&blur=300&fm=png"))
+            slow = asyncio.ensure_future(session.get(f"{base}/big.png?w=4000&h=4000&fit=scale&sharp=100&sat=50&fm=png"))
             await asyncio.sleep(0.3)
             assert not slow.done(), "the render must still be in flight when SIGTERM arrives"
             proc.send_signal(signal.SIGTERM)
