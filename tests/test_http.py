@@ -195,3 +195,25 @@ async def test_fractional_width_and_dpr(client, store):
         assert (image.width, image.height) == (50, 25)
     async with client.get("/f.png?w=20&dpr=2") as resp:
         assert decode(await resp.read()).width == 40
+
+
+async def test_watermark_from_storage(client, store):
+    from tests.images import RED, close, encode, flat, pixel, quadrants
+
+    store("base.png", encode(quadrants(200, 100), ".png"))
+    store("marks/logo.png", encode(flat(20, 20, (0, 0, 0)), ".png"))
+    async with client.get("/base.png?mark=marks/logo.png&mark-pad=0&fm=png") as resp:
+        assert resp.status == 200
+        body = await resp.read()
+    assert close(pixel(body, 195, 95), (0, 0, 0))  # bottom-right corner: the mark
+    assert close(pixel(body, 175, 75), (255, 255, 255))  # just outside it: the image
+    async with client.get("/base.png?mark=marks/logo.png&mark-align=top,left&mark-pad=0&fm=png") as resp:
+        body = await resp.read()
+    assert close(pixel(body, 5, 5), (0, 0, 0)) and close(pixel(body, 30, 30), RED)
+    etag = resp.headers["ETag"]
+    store("marks/logo.png", encode(flat(10, 10, (0, 0, 0)), ".png"))
+    async with client.get("/base.png?mark=marks/logo.png&mark-align=top,left&mark-pad=0&fm=png") as resp:
+        assert resp.headers["ETag"] != etag  # the mark's version is part of the variant
+    async with client.get("/base.png?mark=marks/none.png") as resp:
+        assert resp.status == 400
+        assert "mark" in (await resp.json())["error"]["message"]
