@@ -40,7 +40,12 @@ def render_config(settings: Settings) -> RenderConfig:
 def create_app(settings: Settings) -> web.Application:
     """The origin as an aiohttp application. libvips is locked down before anything else."""
     harden()
-    app = web.Application(middlewares=[error_middleware(settings.error_cache_control, settings.cors_origin)])
+    app = web.Application(
+        middlewares=[error_middleware(settings.error_cache_control, settings.cors_origin)],
+        # Browsers and CDNs send long Accept and Cookie headers; aiohttp's 8 KiB default would
+        # answer them with its own plain-text 400 before our JSON errors could.
+        handler_args={"max_field_size": 16384},
+    )
     app[SETTINGS] = settings
     app[POLICY] = ResponsePolicy(
         settings.cache_control,

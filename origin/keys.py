@@ -6,6 +6,8 @@ one backend is valid on all of them, and so no key can escape the storage root.
 
 from __future__ import annotations
 
+import unicodedata
+
 from .errors import InvalidKey
 
 MAX_KEY_BYTES = 512
@@ -17,8 +19,8 @@ def validate_key(key: str) -> str:
     """Return `key` unchanged if it is a safe object key, else raise InvalidKey.
 
     Refused: empty keys, a leading `/`, empty, `.` or `..` segments, backslashes,
-    control characters (including NUL), over 512 bytes or a segment over 255, and the
-    reserved `_/` prefix that holds the service's own files.
+    control characters (C0 including NUL, DEL, and C1 such as U+0085), over 512 bytes
+    or a segment over 255, and the reserved `_/` prefix that holds the service's own files.
     """
     if not key:
         raise InvalidKey("the key is empty")
@@ -28,7 +30,7 @@ def validate_key(key: str) -> str:
         raise InvalidKey("the key is not valid UTF-8") from None
     if len(raw) > MAX_KEY_BYTES:
         raise InvalidKey(f"the key is longer than {MAX_KEY_BYTES} bytes")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+    if any(unicodedata.category(c) == "Cc" for c in key):
         raise InvalidKey("the key contains a control character")
     if "\\" in key:
         raise InvalidKey("the key contains a backslash")

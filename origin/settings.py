@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # In-process caches: rendered variants (byte-bounded LRU) and source metadata (TTL).
     cache_bytes: int = Field(128 * MiB, ge=0)
     cache_max_entry_bytes: int = Field(8 * MiB, ge=0)
-    metadata_ttl: float = Field(5.0, ge=0)
+    metadata_ttl: float = Field(5.0, ge=0, allow_inf_nan=False)
 
     # Source limits, checked from the header before anything is decoded.
     max_source_pixels: int = Field(50_000_000, gt=0)
@@ -43,12 +43,12 @@ class Settings(BaseSettings):
 
     # Output limits: larger requests are clamped, never refused.
     max_output_side: int = Field(4096, gt=0)
-    max_dpr: float = Field(4.0, gt=0)
+    max_dpr: float = Field(4.0, gt=0, allow_inf_nan=False)
 
     # Rendering: a bounded pool with a bounded queue and a deadline per render.
     render_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     render_queue: int = Field(32, ge=0)
-    render_timeout: float = Field(10.0, gt=0)
+    render_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
     retry_after: int = Field(2, gt=0)
 
     # Encoders.

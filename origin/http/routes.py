@@ -10,4 +10,5 @@ from .images import get_image
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/_/health", health)
-    app.router.add_get("/{key:.+}", get_image)
+    # [\s\S]: a key with an encoded newline must reach the key validator (400), not miss the route.
+    app.router.add_get(r"/{key:[\s\S]+}", get_image)
