@@ -67,6 +67,7 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
         metadata=MetadataCache(settings.metadata_ttl),
         pool=pool,
         config=render_config(settings),
+        max_source_bytes=settings.max_source_bytes,
     )
     log.info("serving %s", settings.storage_url)
     yield

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from .cache import ByteLRU, MetadataCache
-from .errors import InvalidParam, NotFound
+from .errors import ImageTooLarge, InvalidParam, NotFound
 from .executor import RenderPool
 from .formats import MIME, Accepts, sniff
 from .render import RenderConfig, describe, render
@@ -45,18 +45,24 @@ class ImageService:
         metadata: MetadataCache,
         pool: RenderPool,
         config: RenderConfig,
+        max_source_bytes: int,
     ) -> None:
         self.storage = storage
         self.variants = variants
         self.metadata = metadata
         self.pool = pool
         self.config = config
+        self.max_source_bytes = max_source_bytes
 
     async def source_info(self, key: str) -> ObjectInfo:
+        """The source's version; a source too large to hold in memory is refused before it is read."""
         info = self.metadata.get(key)
         if info is None:
             info = await self.storage.head(key)
             self.metadata.put(info)
+        if info.size > self.max_source_bytes:
+            limit = self.max_source_bytes / (1024 * 1024)
+            raise ImageTooLarge(f"the source is larger than {limit:g} MiB")
         return info
 
     async def _read(self, key: str, timings: dict[str, float]) -> tuple[bytes, ObjectInfo]:

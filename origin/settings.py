@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # Source limits, checked from the header before anything is decoded.
     max_source_pixels: int = Field(50_000_000, gt=0)
     max_source_side: int = Field(16384, gt=0)
+    max_source_bytes: int = Field(50 * MiB, gt=0)
     animation: bool = False
     max_frames: int = Field(100, gt=0)
     max_animation_pixels: int = Field(100_000_000, gt=0)

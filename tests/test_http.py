@@ -217,3 +217,12 @@ async def test_watermark_from_storage(client, store):
     async with client.get("/base.png?mark=marks/none.png") as resp:
         assert resp.status == 400
         assert "mark" in (await resp.json())["error"]["message"]
+
+
+async def test_oversized_source_is_refused_before_reading(make_client, store):
+    client = await make_client(max_source_bytes=1000)
+    store("big.png", png(200, 200) + b"\0" * 2000)
+    for target in ("/big.png", "/big.png?w=10"):
+        async with client.get(target) as resp:
+            assert resp.status == 422
+            assert (await resp.json())["error"]["code"] == "image_too_large"
