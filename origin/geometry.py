@@ -11,7 +11,7 @@ output size, whatever the aspect ratios involved.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .spec import TransformSpec
 
@@ -27,15 +27,18 @@ class Plan:
     size: tuple[int, int]
     """Width and height the region is resized to."""
     canvas: tuple[int, int] | None = None
-    """Final width and height when the image is embedded in a larger canvas."""
+    """Width and height of the fill / fillmax / clamp canvas the resized image is placed on."""
     offset: tuple[int, int] = (0, 0)
     """Where the resized image sits on the canvas."""
     smart: str | None = None
     """libvips `interesting` mode when libvips, not the plan, places the region."""
+    pad: int = 0
+    """Border in `bg` around everything else, kept apart so clamp's edge pixels stop at it."""
 
     @property
     def output_size(self) -> tuple[int, int]:
-        return self.canvas or self.size
+        width, height = self.canvas or self.size
+        return width + 2 * self.pad, height + 2 * self.pad
 
 
 def _px(value: float | None, source: int, dpr: float) -> float | None:
@@ -45,29 +48,24 @@ def _px(value: float | None, source: int, dpr: float) -> float | None:
 
 
 def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
-    """The region, resize and canvas for `spec` on a `src_w` x `src_h` source."""
+    """The region, resize and canvas for `spec` on a `src_w` x `src_h` source.
+
+    `pad` lies inside the requested size, so the content gets the box minus the padding,
+    and the content's own cap shrinks by the padding so the output stays within `max_side`
+    (a pad too wide for the cap is narrowed to leave one pixel of content).
+    """
     w = _px(spec.w, src_w, spec.dpr)
     h = _px(spec.h, src_h, spec.dpr)
     if spec.fit == "crop" and spec.ar is not None:
         w, h = _apply_ratio(w, h, spec.ar, src_w, src_h)
     w, h = _cap(w, h, max_side)
-    pad = spec.pad
+    pad = min(spec.pad, (max_side - 1) // 2)
     if w is not None:
         w = max(1.0, w - 2 * pad)
     if h is not None:
         h = max(1.0, h - 2 * pad)
-    result = _fit(src_w, src_h, w, h, spec, max_side)
-    if pad:
-        width, height = result.output_size
-        ox, oy = result.offset
-        result = Plan(
-            region=result.region,
-            size=result.size,
-            canvas=(width + 2 * pad, height + 2 * pad),
-            offset=(ox + pad, oy + pad),
-            smart=result.smart,
-        )
-    return result
+    result = _fit(src_w, src_h, w, h, spec, max(1, max_side - 2 * pad))
+    return replace(result, pad=pad) if pad else result
 
 
 def _apply_ratio(w: float | None, h: float | None, ar: float, src_w: int, src_h: int) -> tuple[float, float]:
@@ -96,16 +94,17 @@ def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: Transfo
     fit = spec.fit
     no_enlarge = fit in ("max", "min", "fillmax")
     if w is None and h is None:
-        return Plan(region=whole, size=(src_w, src_h))
+        # Nothing asked: the source as it is, unless it is larger than the output cap.
+        return Plan(region=whole, size=_contain(src_w, src_h, None, None, True, max_side))
     if w is None or h is None or fit in ("clip", "max"):
         return Plan(region=whole, size=_contain(src_w, src_h, w, h, no_enlarge, max_side))
-    tw, th = max(1, round(w)), max(1, round(h))
+    tw, th = _round(w), _round(h)
     if fit == "scale":
         return Plan(region=whole, size=(tw, th))
     if fit in ("crop", "min"):
         if fit == "min":
             k = min(1.0, src_w / tw, src_h / th)
-            tw, th = max(1, round(tw * k)), max(1, round(th * k))
+            tw, th = _round(tw * k), _round(th * k)
         return _cover(src_w, src_h, tw, th, spec)
     # fill, fillmax, clamp: the whole image, contained, on a w x h canvas.
     size = _contain(src_w, src_h, w, h, fit == "fillmax", max_side)
@@ -115,14 +114,13 @@ def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: Transfo
 
 def _contain(src_w: int, src_h: int, w: float | None, h: float | None, no_enlarge: bool, max_side: int) -> tuple[int, int]:
     """Scale to fit inside w x h (either may be absent), keeping the aspect ratio."""
-    scales = [v / s for v, s in ((w, src_w), (h, src_h)) if v is not None]
-    scale = min(scales)
+    scale = min((v / s for v, s in ((w, src_w), (h, src_h)) if v is not None), default=1.0)
     if no_enlarge:
         scale = min(scale, 1.0)
     scale = min(scale, max_side / src_w, max_side / src_h)
     width, height = src_w * scale, src_h * scale
     # The constraining side matches the request exactly; the other follows the ratio.
-    return max(1, round(width)), max(1, round(height))
+    return _round(width), _round(height)
 
 
 def _cover(src_w: int, src_h: int, tw: int, th: int, spec: TransformSpec) -> Plan:
@@ -131,8 +129,8 @@ def _cover(src_w: int, src_h: int, tw: int, th: int, spec: TransformSpec) -> Pla
     focal = "focalpoint" in spec.crop
     if focal:
         scale *= spec.fp_z
-    rw = min(src_w, max(1, round(tw / scale)))
-    rh = min(src_h, max(1, round(th / scale)))
+    rw = min(src_w, _round(tw / scale))
+    rh = min(src_h, _round(th / scale))
     if focal:
         x = _clamp(round(spec.fp_x * src_w - rw / 2), 0, src_w - rw)
         y = _clamp(round(spec.fp_y * src_h - rh / 2), 0, src_h - rh)
@@ -141,6 +139,11 @@ def _cover(src_w: int, src_h: int, tw: int, th: int, spec: TransformSpec) -> Pla
     x = 0 if "left" in spec.crop else src_w - rw if "right" in spec.crop else (src_w - rw) // 2
     y = 0 if "top" in spec.crop else src_h - rh if "bottom" in spec.crop else (src_h - rh) // 2
     return Plan(region=(x, y, rw, rh), size=(tw, th), smart=smart)
+
+
+def _round(value: float) -> int:
+    """Whole pixels, halves up (as params rounds sizes), never below one pixel."""
+    return max(1, int(value + 0.5))
 
 
 def _clamp(value: int, low: int, high: int) -> int:

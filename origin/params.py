@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -22,6 +23,10 @@ from .spec import Color, TransformSpec
 IGNORED = frozenset({"ixlib"})
 """Parameters that imgix client libraries add to every URL: accepted, never part of a variant."""
 
+_MAX_DIGITS = 18
+"""Longer integers are out of every range; Python refuses to parse past 4300 digits."""
+_SIZE_CEILING = 1e9
+"""Sizes are clamped to the output cap later; this keeps an overflowing `inf` out of the maths."""
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?", re.ASCII)
 _INTEGER = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
 _HEX = re.compile(r"[0-9a-fA-F]+", re.ASCII)
@@ -49,7 +54,7 @@ def _decimal(name: str, raw: str) -> float:
 def _integer(name: str, raw: str, low: int, high: int) -> int:
     if not _INTEGER.fullmatch(raw):
         raise InvalidParam(f"{name} must be an integer, got {raw[:32]!r}")
-    value = int(raw)
+    value = int(raw) if len(raw) <= _MAX_DIGITS else high + 1
     if not low <= value <= high:
         raise ParamOutOfRange(f"{name} must be between {low} and {high}")
     return value
@@ -70,11 +75,18 @@ def _ranged_decimal(low: float, high: float) -> Callable[[str, str], float]:
 
 
 def _size(name: str, raw: str) -> float:
-    """Pixels when >= 1 (rounded to whole pixels), a share of the source when in (0, 1)."""
-    value = _decimal(name, raw)
-    if value <= 0:
+    """Pixels when >= 1 (rounded to whole pixels), a share of the source when in (0, 1).
+
+    Shares keep six decimals and stay shares: 0.9999999 is 0.999999, never 1 pixel,
+    and a share that rounds to 0 is refused like 0 itself.
+    """
+    value = min(_decimal(name, raw), _SIZE_CEILING)
+    if value >= 1:
+        return float(int(value + 0.5))
+    share = min(round(value, 6), 0.999999)
+    if share <= 0:
         raise InvalidParam(f"{name} must be a positive number of pixels or a fraction in (0, 1)")
-    return round(value, 6) if value < 1 else float(int(value + 0.5))
+    return share
 
 
 def _choice(options: Iterable[str]) -> Callable[[str, str], str]:
@@ -172,7 +184,7 @@ def _mark(name: str, raw: str) -> str:
 
 
 def _filename(name: str, raw: str) -> str:
-    if not raw or len(raw) > 255 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+    if not raw or len(raw) > 255 or any(unicodedata.category(c) == "Cc" for c in raw):
         raise InvalidParam(f"{name} must be a file name of 1 to 255 printable characters")
     return raw
 
@@ -246,20 +258,36 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: OutputLimits = OutputL
     if values.get("trim") == "color" and "trim_color" not in values:
         raise InvalidParam("trim=color needs trim-color")
     spec = TransformSpec(**values)  # type: ignore[arg-type]
-    return _clamp_sizes(spec, limits)
+    return _clamp_sizes(_drop_inert(spec), limits)
+
+
+def _drop_inert(spec: TransformSpec) -> TransformSpec:
+    """Forget parameters that cannot change the image, so they cannot mint new variants.
+
+    `ar` acts only with fit=crop, and the focal point only with crop=focalpoint.
+    """
+    defaults = TransformSpec()
+    if spec.fit != "crop" and spec.ar is not None:
+        spec = dataclasses.replace(spec, ar=None)
+    if "focalpoint" not in spec.crop:
+        spec = dataclasses.replace(spec, fp_x=defaults.fp_x, fp_y=defaults.fp_y, fp_z=defaults.fp_z)
+    return spec
 
 
 def _clamp_sizes(spec: TransformSpec, limits: OutputLimits) -> TransformSpec:
     """Fold `dpr` into pixel sizes and clamp them to the output cap, keeping their ratio.
 
     With a fractional size the dpr cannot be folded before the source is known, so it
-    stays (capped at max_dpr); without any size it has nothing to scale and is dropped.
+    stays (capped at max_dpr) and a pixel size beside it is clamped alone; without any
+    size it has nothing to scale and is dropped.
     """
     dpr = min(spec.dpr, limits.max_dpr)
     w, h = spec.w, spec.h
     fractional = (w is not None and w < 1) or (h is not None and h < 1)
     if fractional:
-        return dataclasses.replace(spec, dpr=round(dpr, 6))
+        w = None if w is None else min(w, float(limits.max_side))
+        h = None if h is None else min(h, float(limits.max_side))
+        return dataclasses.replace(spec, w=w, h=h, dpr=round(dpr, 6))
     if w is None and h is None:
         return dataclasses.replace(spec, dpr=1.0)
     w = None if w is None else w * dpr

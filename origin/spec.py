@@ -113,7 +113,12 @@ def canonical(spec: TransformSpec) -> str:
         value = getattr(spec, field)
         if value == getattr(_DEFAULT, field):
             continue
-        text = format_color(value) if field in _COLOR_FIELDS else _format_value(value)
+        if field in _COLOR_FIELDS:
+            text = format_color(value)
+        elif field == "ar":
+            text = f"{format_number(value)}:1"  # the parameter is spelled W:H
+        else:
+            text = _format_value(value)
         parts.append(f"{param_name(field)}={quote(text, safe=',:.-_')}")
     return "&".join(sorted(parts))
 

@@ -229,11 +229,6 @@ async def test_r4_padding_never_exceeds_output_cap(client, store, query):
     assert max(image.width, image.height) <= 4096
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geometry.plan: with pad >= max_output_side/2 (pad=2048 is accepted) the content "
-    "is floored at 1 px and the output is 1 + 2*2048 = 4097 px; clamp pad to (max_side - 1) // 2",
-)
 @pytest.mark.parametrize("query", ["pad=2048", "w=4096&h=10&fit=scale&pad=2048"])
 async def test_r4_maximum_padding_never_exceeds_output_cap(client, store, query):
     await test_r4_padding_never_exceeds_output_cap(client, store, query)
@@ -534,12 +529,6 @@ async def test_r17_truncated_png(client, store):
         await expect_error(resp, 422, "corrupt_image")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: describe.describe and watermark.load_mark call pyvips thumbnail_buffer(..., "
-    "fail_on='truncated'); thumbnail ignores that kwarg, so a truncated source decodes half-grey "
-    "(200). Fix: thumbnail_buffer(data, ..., option_string='fail_on=truncated')",
-)
 @pytest.mark.parametrize("target", ["/cut.jpg?fm=json", "/cut.png?fm=json", "/p.png?mark=cut.jpg", "/p.png?mark=cut.png"])
 async def test_r17_truncated_source_via_thumbnail(client, store, target):
     store("cut.jpg", _truncated_jpeg())

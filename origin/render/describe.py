@@ -10,7 +10,7 @@ import pyvips
 from ..errors import CorruptImage
 from .config import RenderConfig
 from .guard import RenderGuard
-from .probe import probe
+from .probe import STRICT_LOAD, probe
 
 _BINS = 8
 
@@ -20,7 +20,8 @@ def describe(data: bytes, config: RenderConfig, guard: RenderGuard) -> bytes:
     info = probe(data, config)
     try:
         guard.check()
-        colour = dominant_colour(guard.track(pyvips.Image.thumbnail_buffer(data, 64, fail_on="truncated")))
+        thumb = pyvips.Image.thumbnail_buffer(data, 64, option_string=STRICT_LOAD)
+        colour = dominant_colour(guard.track(thumb))
     except pyvips.Error:
         guard.check()
         raise CorruptImage("the image data is corrupt or truncated") from None

@@ -20,7 +20,7 @@ import pyvips
 from ..errors import CorruptImage, InvalidParam
 from ..formats import Accepts, output_format
 from ..geometry import Plan, plan
-from ..spec import TransformSpec
+from ..spec import Color, TransformSpec
 from . import effects, watermark
 from .config import RenderConfig
 from .encode import encode, supports_alpha
@@ -48,9 +48,12 @@ class Context:
     mark: bytes | None = None
     plan: Plan | None = None
     smart_allowed: bool = True
+    trim_box: tuple[int, int, int, int] | None = None
+    """Set by the first `trim`; an animation passes it on so every frame keeps one size."""
 
 
 Step = Callable[[Context], None]
+Size = tuple[int, int]
 
 
 def _scale(ctx: Context) -> tuple[float, float]:
@@ -84,24 +87,35 @@ def trim(ctx: Context) -> None:
     """`trim`: remove uniform borders of the top-left pixel's colour (auto) or `trim-color`."""
     if ctx.spec.trim is None:
         return
-    image = ctx.image
-    colour = image.flatten(background=[255, 255, 255]) if image.hasalpha() else image
-    if ctx.spec.trim == "color" and ctx.spec.trim_color is not None:
-        background = list(ctx.spec.trim_color[: colour.bands])
-    else:
-        background = colour.getpoint(0, 0)
-    left, top, width, height = colour.find_trim(threshold=ctx.spec.trim_tol, background=background)
+    if ctx.trim_box is None:
+        ctx.trim_box = _find_trim(ctx.image, ctx.spec)
+    left, top, width, height = ctx.trim_box
     if width <= 0 or height <= 0:
         return
     fx, fy = _scale(ctx)
-    ctx.image = image.crop(left, top, width, height)
+    ctx.image = ctx.image.crop(left, top, width, height)
     ctx.logical = (max(1, round(width / fx)), max(1, round(height / fy)))
 
 
+def _find_trim(image: pyvips.Image, spec: TransformSpec) -> tuple[int, int, int, int]:
+    """The box inside the border; width 0 keeps the image (all border, or under the 3x3
+    median window that libvips' find_trim needs)."""
+    if min(image.width, image.height) < 3:
+        return 0, 0, 0, 0
+    colour = image.flatten(background=[255, 255, 255]) if image.hasalpha() else image
+    if spec.trim == "color" and spec.trim_color is not None:
+        background = list(spec.trim_color[: colour.bands])
+    else:
+        background = colour.getpoint(0, 0)
+    left, top, width, height = colour.find_trim(threshold=spec.trim_tol, background=background)
+    return left, top, width, height
+
+
 def rotate_flip(ctx: Context) -> None:
-    """`rot` (90-degree steps) and `flip`, before sizing, so `w` is the output's width."""
+    """`rot` (90-degree steps, counter-clockwise as imgix documents) and `flip`, before
+    sizing, so `w` is the output's width. libvips' `rot` turns clockwise."""
     if ctx.spec.rot:
-        ctx.image = ctx.image.rot(f"d{ctx.spec.rot}")
+        ctx.image = ctx.image.rot(f"d{360 - ctx.spec.rot}")
         if ctx.spec.rot in (90, 270):
             ctx.logical = (ctx.logical[1], ctx.logical[0])
     if ctx.spec.flip in ("h", "hv"):
@@ -178,30 +192,38 @@ def adjust(ctx: Context) -> None:
 
 
 def canvas(ctx: Context) -> None:
-    """fill / fillmax / clamp / pad: place the image on the plan's canvas."""
+    """fill / fillmax / clamp: place the image on the plan's canvas; then `pad` around it."""
     assert ctx.plan is not None
-    if ctx.plan.canvas is None:
-        return
-    cw, ch = ctx.plan.canvas
-    ox, oy = ctx.plan.offset
-    spec = ctx.spec
-    image = ctx.image
-    if spec.fit == "clamp" and not spec.pad:
-        ctx.image = image.embed(ox, oy, cw, ch, extend="copy")
-        return
-    if spec.fill == "blur" and spec.fit in ("fill", "fillmax"):
+    if ctx.plan.canvas is not None:
+        ctx.image = _place(ctx.image, ctx.plan.canvas, ctx.plan.offset, ctx.spec, ctx.fmt)
+    if ctx.plan.pad:
+        pad = ctx.plan.pad
+        size = (ctx.image.width + 2 * pad, ctx.image.height + 2 * pad)
+        ctx.image = _embed(ctx.image, size, (pad, pad), ctx.spec.bg, ctx.fmt)
+
+
+def _place(image: pyvips.Image, size: Size, offset: Size, spec: TransformSpec, fmt: str) -> pyvips.Image:
+    """The canvas of one fit mode: edge pixels (clamp), a blurred backdrop, or a colour."""
+    (cw, ch), (ox, oy) = size, offset
+    if spec.fit == "clamp":
+        return image.embed(ox, oy, cw, ch, extend="copy")
+    if spec.fill == "blur":
         backdrop = image.resize(cw / image.width, vscale=ch / image.height).gaussblur(max(2.0, cw / 40))
         backdrop = backdrop.crop(0, 0, min(cw, backdrop.width), min(ch, backdrop.height))
         backdrop = backdrop.embed(0, 0, cw, ch, extend="copy").cast("uchar")
-        ctx.image = backdrop.insert(image, ox, oy)
-        return
-    colour = spec.fill_color if spec.fit in ("fill", "fillmax") and spec.fill_color else spec.bg
+        return backdrop.insert(image, ox, oy)
+    return _embed(image, size, offset, spec.fill_color or spec.bg, fmt)
+
+
+def _embed(image: pyvips.Image, size: Size, offset: Size, colour: Color | None, fmt: str) -> pyvips.Image:
+    """`image` at `offset` on a `size` canvas of `colour`: by default transparent where the
+    format keeps alpha, else white."""
     if colour is None:
-        colour = (255, 255, 255, 0) if supports_alpha(ctx.fmt) else (255, 255, 255, 255)
+        colour = (255, 255, 255, 0) if supports_alpha(fmt) else (255, 255, 255, 255)
     if colour[3] < 255 and not image.hasalpha():
         image = image.bandjoin(255)
     background = list(colour if image.hasalpha() else colour[:3])
-    ctx.image = image.embed(ox, oy, cw, ch, extend="background", background=background)
+    return image.embed(*offset, *size, extend="background", background=background)
 
 
 def draw_mark(ctx: Context) -> None:
@@ -280,9 +302,18 @@ def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
     )
 
 
-def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo) -> bool:
+def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:
+    """True when the source itself is a valid answer: same format, upright, within the
+    output cap, no metadata to strip, and no animation the render would have reduced to one frame."""
     bare = replace(spec, q=None, auto=(), lossless=False, fm=None, dl=None)
-    return bare == TransformSpec() and fmt == info.format and info.orientation == 1
+    return (
+        bare == TransformSpec()
+        and fmt == info.format
+        and info.orientation == 1
+        and not info.has_metadata
+        and max(info.width, info.height) <= config.max_output_side
+        and (config.animation or not info.animated)
+    )
 
 
 def render(
@@ -313,7 +344,7 @@ def render(
     except pyvips.Error:
         guard.check()
         raise CorruptImage("the image data is corrupt or truncated") from None
-    if _only_recompresses(spec, fmt, info) and len(body) >= len(data):
+    if _only_recompresses(spec, fmt, info, config) and len(body) >= len(data):
         return Rendered(data, info.format, info.width, info.height)
     height = image.get("page-height") if animate else image.height
     return Rendered(body, fmt, image.width, height)
@@ -333,10 +364,12 @@ def _render_still(data, info, spec, fmt, config, guard, mark) -> pyvips.Image:  
 
 
 def _render_animation(data, info, spec, fmt, config, guard, mark) -> pyvips.Image:  # type: ignore[no-untyped-def]
-    """Every frame through the same pipeline (smart crops centred so frames line up)."""
+    """Every frame through the same pipeline, with one size for all: smart crops are
+    centred and the first frame's trim box is applied to every frame."""
     source = guard.track(pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="truncated"))
     frame_height = source.get("page-height") if source.get_typeof("page-height") else source.height
     frames = []
+    trim_box = None
     for index in range(source.height // frame_height):
         frame = source.crop(0, index * frame_height, source.width, frame_height)
         ctx = Context(
@@ -347,8 +380,10 @@ def _render_animation(data, info, spec, fmt, config, guard, mark) -> pyvips.Imag
             config=config,
             mark=mark,
             smart_allowed=False,
+            trim_box=trim_box,
         )
         frames.append(_run(ctx, guard))
+        trim_box = ctx.trim_box
     joined = pyvips.Image.arrayjoin(frames, across=1).copy()
     joined.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
     for field in ("delay", "loop", "gif-delay"):

@@ -15,6 +15,10 @@ from ..formats import sniff
 from .config import RenderConfig
 
 _SWAPS_AXES = frozenset({5, 6, 7, 8})
+_METADATA_FIELDS = ("exif-data", "xmp-data", "iptc-data")
+STRICT_LOAD = "fail_on=truncated"
+"""Load options for `thumbnail_buffer`, which takes them only as a string: a `fail_on=`
+keyword is silently ignored there and a truncated file decodes half grey."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,8 @@ class SourceInfo:
     pages: int
     has_alpha: bool
     orientation: int
+    has_metadata: bool = False
+    """EXIF, XMP or IPTC present: the source must not be served in place of a stripped render."""
 
     @property
     def animated(self) -> bool:
@@ -64,6 +70,7 @@ def probe(data: bytes, config: RenderConfig) -> SourceInfo:
         pages=pages,
         has_alpha=bool(image.hasalpha()),
         orientation=orientation,
+        has_metadata=any(image.get_typeof(field) for field in _METADATA_FIELDS),
     )
 
 

@@ -12,7 +12,7 @@ import pyvips
 
 from ..spec import TransformSpec
 from .config import RenderConfig
-from .probe import probe
+from .probe import STRICT_LOAD, probe
 
 
 def load_mark(data: bytes, base_width: int, base_height: int, spec: TransformSpec, config: RenderConfig) -> pyvips.Image:
@@ -28,7 +28,7 @@ def load_mark(data: bytes, base_width: int, base_height: int, spec: TransformSpe
     if width > box_w or height > box_h:
         k = min(box_w / width, box_h / height)
         width, height = max(1, round(width * k)), max(1, round(height * k))
-    mark = pyvips.Image.thumbnail_buffer(data, width, height=height, size="force", fail_on="truncated")
+    mark = pyvips.Image.thumbnail_buffer(data, width, height=height, size="force", option_string=STRICT_LOAD)
     mark = mark.colourspace("srgb") if mark.interpretation != "srgb" else mark
     if not mark.hasalpha():
         mark = mark.bandjoin(255)
