@@ -1,0 +1,606 @@
+"""Benchmark: the origin's w=500 render path against libvips' and aiohttp's floors.
+
+    .venv/bin/python bench/run.py [CORPUS_DIR]      (default: ../shared/corpus from the repo root)
+
+One run prints, for every corpus image and per class (L/M/S x jpg/png):
+  a  floor: pyvips thumbnail_buffer(500) + the origin's encode call, in-process
+  b  origin cold miss over HTTP on loopback, variant cache disabled
+  c  origin cache hit over HTTP
+  d  a bare aiohttp app returning the same bytes from memory (the HTTP floor)
+then wrk throughput (cold c=1 and c=8 over the corpus mix, hit vs bare), the server's
+peak RSS during the c=8 cold run, a shrink-on-load check on baseline JPEGs, an AVIF
+effort table, and a PASS/MISS summary. Every loop is bounded in count and in time.
+Only stdlib + pyvips + aiohttp (+ the wrk binary); only 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import pyvips  # noqa: E402
+
+from origin.formats import Accepts  # noqa: E402
+from origin.params import parse_query  # noqa: E402
+from origin.render import RenderConfig, RenderGuard, harden, render  # noqa: E402
+
+WIDTH = 500
+QUERY = f"w={WIDTH}"
+CLASSES = ("L-jpg", "L-png", "M-jpg", "M-png", "S-jpg", "S-png")
+
+# Bounds: repetitions and seconds per measured item (each loop stops at whichever comes first).
+COLD_REPS, COLD_BUDGET = 5, 6.0
+HIT_REPS, HIT_BUDGET = 60, 1.5
+SHRINK_REPS, SHRINK_BUDGET = 5, 5.0
+AVIF_REPS, AVIF_BUDGET = 3, 8.0
+AVIF_EFFORTS = (0, 1, 2, 3, 4)
+AVIF_IMAGES = ("L-jpg-bridge.jpg", "M-jpg-cups.jpg", "M-png-gulp-alpha.png", "S-png-astronaut.png")
+WRK_SECONDS = 10
+READY_TIMEOUT = 30.0
+
+# Targets.
+HIT_RATIO_TARGET = 0.60
+RSS_TARGET_MIB = 300.0
+AVIF_TIME_TARGET = 3.0
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def geomean(values: list[float]) -> float:
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def class_of(name: str) -> str:
+    return name[:5]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def floor_encode(image: pyvips.Image, source_fmt: str) -> bytes:
+    """The exact encode call the origin makes for a LEGACY client with only `w` set."""
+    if source_fmt == "jpg":
+        return image.jpegsave_buffer(Q=75, interlace=False, optimize_coding=True, keep="none")
+    return image.pngsave_buffer(compression=6, palette=False, Q=75, keep="none")
+
+
+def fmt_ms(value: float) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+class Server:
+    """A server subprocess on 127.0.0.1, its log in a file; stop() is idempotent."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path, cwd: Path) -> None:
+        self.name, self.port, self.log = name, port, log
+        self._log_file = open(log, "wb")
+        self.proc = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/_/health")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        tail = self.log.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{self.name} did not become ready on port {self.port}:\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._log_file.close()
+
+
+def origin_argv() -> list[str]:
+    script = Path(sys.executable).parent / "image-origin"
+    return [str(script), "serve"] if script.exists() else [sys.executable, "-m", "origin"]
+
+
+def start_origin(name: str, storage: Path, cache_bytes: int, tmp: Path) -> Server:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        IMAGE_ORIGIN_STORAGE_URL=f"file://{storage}",
+        IMAGE_ORIGIN_CACHE_BYTES=str(cache_bytes),
+        IMAGE_ORIGIN_HOST="127.0.0.1",
+    )
+    argv = [*origin_argv(), "--host", "127.0.0.1", "--port", str(port)]
+    return Server(name, argv, env, port, tmp / f"{name}.log", REPO)
+
+
+def start_bare(bodies: Path, tmp: Path) -> Server:
+    port = free_port()
+    argv = [sys.executable, str(Path(__file__).with_name("bare_server.py")), str(bodies), str(port)]
+    return Server("bare", argv, dict(os.environ), port, tmp / "bare.log", REPO)
+
+
+class Client:
+    """A keep-alive HTTP/1.1 client (stdlib) for sequential per-request latency."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(self, path: str) -> tuple[int, http.client.HTTPResponse, bytes]:
+        try:
+            self.conn.request("GET", path)
+            response = self.conn.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.conn.request("GET", path)
+            response = self.conn.getresponse()
+            body = response.read()
+        return response.status, response, body
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def proc_status_kib(pid: int, field: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class RssPoller(threading.Thread):
+    """Samples VmRSS of `pid` every 50 ms until stopped; keeps the maximum (KiB)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_kib = pid, 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            value = proc_status_kib(self.pid, "VmRSS")
+            if value:
+                self.peak_kib = max(self.peak_kib, value)
+            self._halt.wait(0.05)
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join(timeout=2)
+        return self.peak_kib
+
+
+def reset_hwm(pid: int) -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) of our own child process (Linux >= 4.0)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+WRK_LUA = """
+local paths = {%s}
+local n = #paths
+local i = 0
+request = function()
+  i = i %% n + 1
+  return wrk.format("GET", paths[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d max_us=%%d " ..
+    "connect=%%d read=%%d write=%%d status=%%d timeout=%%d\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def write_wrk_script(names: list[str], path: Path) -> Path:
+    path.write_text(WRK_LUA % ", ".join(f'"/{name}?{QUERY}"' for name in names))
+    return path
+
+
+def run_wrk(wrk: str, port: int, script: Path, connections: int, seconds: int) -> dict[str, float]:
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script),
+           f"http://127.0.0.1:{port}/"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    match = re.search(r"^BENCH (.*)$", out.stdout, re.M)
+    if not match:
+        raise RuntimeError(f"wrk gave no result:\n{out.stdout}\n{out.stderr}")
+    values = {k: float(v) for k, v in (item.split("=") for item in match.group(1).split())}
+    values["rps"] = values["requests"] / (values["duration_us"] / 1e6)
+    values["errors"] = sum(values[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return values
+
+
+# ---------------------------------------------------------------------------- sections
+
+
+def section(title: str) -> None:
+    print(f"\n== {title} " + "=" * max(0, 76 - len(title)), flush=True)
+
+
+def floor_work(data: bytes, name: str) -> Callable[[], bytes]:
+    fmt = "jpg" if name.endswith(".jpg") else "png"
+    return lambda: floor_encode(pyvips.Image.thumbnail_buffer(data, WIDTH, height=10_000_000), fmt)
+
+
+def server_timing(header: str | None, name: str) -> float | None:
+    match = re.search(rf"\b{name};dur=([0-9.]+)", header or "")
+    return float(match.group(1)) if match else None
+
+
+class Fetcher:
+    """GET /<name>?w=500 on one server, checking status and X-Cache; keeps render times and sizes."""
+
+    def __init__(self, port: int, expect_cache: str | None) -> None:
+        self.client = Client(port)
+        self.expect_cache = expect_cache
+        self.renders: dict[str, list[float]] = {}
+        self.sizes: dict[str, int] = {}
+        self.types: dict[str, str] = {}
+        self.bodies: dict[str, bytes] = {}
+
+    def __call__(self, name: str) -> bytes:
+        path = f"/{name}?{QUERY}"
+        status, response, body = self.client.get(path)
+        if status != 200:
+            raise RuntimeError(f"GET {path} -> {status}: {body[:200]!r}")
+        cache = response.getheader("X-Cache")
+        if self.expect_cache is not None and cache != self.expect_cache:
+            raise RuntimeError(f"GET {path}: X-Cache {cache!r}, expected {self.expect_cache!r}")
+        value = server_timing(response.getheader("Server-Timing"), "render")
+        if value is not None:
+            self.renders.setdefault(name, []).append(value)
+        self.sizes[name] = len(body)
+        self.types[name] = (response.getheader("Content-Type") or "application/octet-stream").split(";")[0]
+        return body
+
+    def render_ms(self, name: str) -> float:
+        values = self.renders.get(name, [])[1:]  # the first is the warm-up
+        return statistics.median(values) if values else float("nan")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def paired(fns: list[Callable[[], object]], reps: int, budget: float) -> list[float]:
+    """Median wall ms of each fn, run round-robin (one warm-up each), so background load hits all alike."""
+    return [wall for wall, _ in paired_cpu(fns, reps, budget)]
+
+
+def paired_cpu(fns: list[Callable[[], object]], reps: int, budget: float) -> list[tuple[float, float]]:
+    """(median wall ms, median process CPU ms) of each fn, run round-robin after one warm-up each."""
+    for fn in fns:
+        fn()
+    walls: list[list[float]] = [[] for _ in fns]
+    cpus: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    for _ in range(reps):
+        for fn, wall, cpu in zip(fns, walls, cpus):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > budget:
+            break
+    return [(statistics.median(w) * 1000, statistics.median(c) * 1000) for w, c in zip(walls, cpus)]
+
+
+def print_latency_tables(names, a, b, b_render, c, d, sizes) -> dict[str, dict[str, float]]:
+    print(f"{'image':28} {'a floor':>8} {'b cold':>8} {'b.render':>8} {'c hit':>7} {'d bare':>7}"
+          f" {'b/a':>6} {'c/d':>6} {'out KB':>7}")
+    for name in names:
+        print(f"{name:28} {fmt_ms(a[name]):>8} {fmt_ms(b[name]):>8} {fmt_ms(b_render[name]):>8}"
+              f" {c[name]:>7.2f} {d[name]:>7.2f} {b[name] / a[name]:>6.2f} {c[name] / d[name]:>6.2f}"
+              f" {sizes[name] / 1024:>7.1f}")
+    print("\nper class (median of per-image medians; ratios = median of per-image ratios):")
+    print(f"{'class':6} {'n':>2} {'a floor':>8} {'b cold':>8} {'c hit':>7} {'d bare':>7} {'b/a':>6} {'c/d':>6}")
+    per_class = {}
+    for cls in CLASSES:
+        members = [n for n in names if class_of(n) == cls]
+        if not members:
+            continue
+        row = {
+            "a": statistics.median(a[n] for n in members),
+            "b": statistics.median(b[n] for n in members),
+            "c": statistics.median(c[n] for n in members),
+            "d": statistics.median(d[n] for n in members),
+            "b/a": statistics.median(b[n] / a[n] for n in members),
+            "c/d": statistics.median(c[n] / d[n] for n in members),
+        }
+        per_class[cls] = row
+        print(f"{cls:6} {len(members):>2} {fmt_ms(row['a']):>8} {fmt_ms(row['b']):>8} {row['c']:>7.2f}"
+              f" {row['d']:>7.2f} {row['b/a']:>6.2f} {row['c/d']:>6.2f}")
+    return per_class
+
+
+def measure_shrink(sources: dict[str, bytes], tmp: Path) -> list[dict[str, float]]:
+    spec = parse_query([("w", str(WIDTH))])
+    config = RenderConfig()
+    folder = tmp / "baseline"
+    folder.mkdir()
+    rows = []
+    for name, data in sources.items():
+        if not name.startswith("L-jpg"):
+            continue
+        baseline_path = folder / name
+        pyvips.Image.new_from_buffer(data, "").jpegsave(str(baseline_path), Q=90, interlace=False)
+        baseline = baseline_path.read_bytes()
+
+        def naive(data: bytes = baseline) -> bytes:
+            return floor_encode(pyvips.Image.thumbnail_buffer(data, WIDTH, height=10_000_000), "jpg")
+
+        def origin(data: bytes = baseline) -> bytes:
+            return render(data, spec, Accepts.LEGACY, config, None, RenderGuard()).body
+
+        def origin_progressive(data: bytes = data) -> bytes:
+            return render(data, spec, Accepts.LEGACY, config, None, RenderGuard()).body
+
+        def full_decode(data: bytes = baseline) -> bytes:
+            image = pyvips.Image.new_from_buffer(data, "", access="sequential")
+            return floor_encode(image.resize(WIDTH / image.width), "jpg")
+
+        naive_ms, origin_ms, full_ms, prog_ms = paired([naive, origin, full_decode, origin_progressive],
+                                                       SHRINK_REPS, SHRINK_BUDGET)
+        rows.append({"name": name, "naive": naive_ms, "origin": origin_ms, "full": full_ms, "prog": prog_ms})
+    return rows
+
+
+def measure_avif(sources: dict[str, bytes]) -> list[dict[str, object]]:
+    """WebP (effort 4) and AVIF at each effort, Q75, on 500 px images already in memory."""
+    chosen = [n for n in AVIF_IMAGES if n in sources] or list(sources)[:4]
+    rows = []
+    for name in chosen:
+        image = pyvips.Image.thumbnail_buffer(sources[name], WIDTH, height=10_000_000).copy_memory()
+
+        def webp(image: pyvips.Image = image) -> bytes:
+            return image.webpsave_buffer(Q=75, effort=4, keep="none")
+
+        def avif(effort: int, image: pyvips.Image = image) -> Callable[[], bytes]:
+            return lambda: image.heifsave_buffer(Q=75, compression="av1", effort=effort, bitdepth=8, keep="none")
+
+        encoders = [webp] + [avif(e) for e in AVIF_EFFORTS]
+        timings = paired_cpu(encoders, AVIF_REPS, AVIF_BUDGET)
+        sizes = [len(fn()) for fn in encoders]
+        rows.append({
+            "name": name,
+            "webp": (*timings[0], sizes[0]),
+            "avif": {e: (*timings[i + 1], sizes[i + 1]) for i, e in enumerate(AVIF_EFFORTS)},
+        })
+    return rows
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", nargs="?", default=str(REPO.parent / "shared" / "corpus"))
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
+    parser.add_argument("--wrk-seconds", type=int, default=WRK_SECONDS)
+    args = parser.parse_args()
+    corpus = Path(args.corpus).resolve()
+    names = sorted(p.name for p in corpus.iterdir() if p.suffix in (".jpg", ".png") and class_of(p.name) in CLASSES)
+    if not names:
+        print(f"no corpus images (L-/M-/S- jpg/png) in {corpus}", file=sys.stderr)
+        return 2
+    if not Path(args.wrk).exists():
+        print(f"wrk not found at {args.wrk}", file=sys.stderr)
+        return 2
+    names.sort(key=lambda n: (CLASSES.index(class_of(n)), n))
+    sources = {n: (corpus / n).read_bytes() for n in names}
+
+    harden()  # the same loaders, operation cache and malloc arenas as the server
+    started = time.monotonic()
+    print(f"image-origin bench: {len(names)} images from {corpus}; w={WIDTH}; libvips "
+          f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}; {os.cpu_count()} CPUs; "
+          f"VIPS_CONCURRENCY={os.environ.get('VIPS_CONCURRENCY', 'default')}")
+    load_start = os.getloadavg()[0]
+    if load_start > 0.5:
+        print(f"warning: 1-min load average is {load_start:.2f} before the bench; other work shares the CPUs")
+
+    summary: list[tuple[str, str, str, str]] = []
+    servers: list[Server] = []
+    tmp = Path(tempfile.mkdtemp(prefix="origin-bench-"))
+    try:
+        storage = tmp / "storage"
+        storage.mkdir()
+        for name in names:  # copies: the origin refuses symlinks that leave its root
+            shutil.copyfile(corpus / name, storage / name)
+
+        cold = start_origin("origin-cold", storage, 0, tmp)
+        servers.append(cold)
+        hit = start_origin("origin-hit", storage, 256 * 1024 * 1024, tmp)
+        servers.append(hit)
+        cold.wait_ready()
+        hit.wait_ready()
+        idle_rss = (proc_status_kib(cold.pid, "VmRSS") or 0) / 1024
+
+        # Hit bodies first: the bare server serves exactly those bytes.
+        bodies = tmp / "bodies"
+        bodies.mkdir()
+        hit_get = Fetcher(hit.port, None)
+        for name in names:
+            (bodies / name).write_bytes(hit_get(name))
+        (bodies / "types.json").write_text(json.dumps(hit_get.types))
+        bare = start_bare(bodies, tmp)
+        servers.append(bare)
+        bare.wait_ready()
+        hit_get.expect_cache = "memory"
+        cold_get = Fetcher(cold.port, "miss")
+        bare_get = Fetcher(bare.port, None)
+
+        section("a) floor in-process | b) origin cold miss (cache off) | c) hit | d) bare aiohttp")
+        print("a and b are timed alternately per image (so are c and d): background load hits both alike")
+        a, b, c, d = {}, {}, {}, {}
+        for name in names:
+            a[name], b[name] = paired([floor_work(sources[name], name), lambda n=name: cold_get(n)],
+                                      COLD_REPS, COLD_BUDGET)
+            c[name], d[name] = paired([lambda n=name: hit_get(n), lambda n=name: bare_get(n)], HIT_REPS, HIT_BUDGET)
+        b_render = {n: cold_get.render_ms(n) for n in names}
+        sizes = cold_get.sizes
+        for fetcher in (cold_get, hit_get, bare_get):
+            fetcher.close()
+        mismatched = [n for n in names if bare_get.sizes[n] != sizes[n]]
+        if mismatched:
+            print(f"note: cold and hit bodies differ in size for {mismatched}")
+        per_class = print_latency_tables(names, a, b, b_render, c, d, sizes)
+        print("b.render = the origin's own Server-Timing render (pool queue + render + encode);"
+              " b - b.render = HTTP + storage read + keys.")
+
+        section(f"wrk throughput ({args.wrk_seconds} s each, -t1, corpus mix, w={WIDTH})")
+        script = write_wrk_script(names, tmp / "rotate.lua")
+        cold_c1 = run_wrk(args.wrk, cold.port, script, 1, args.wrk_seconds)
+        hwm_reset = reset_hwm(cold.pid)
+        poller = RssPoller(cold.pid)
+        poller.start()
+        try:
+            cold_c8 = run_wrk(args.wrk, cold.port, script, 8, args.wrk_seconds)
+        finally:
+            sampled_kib = poller.stop()
+        hwm_kib = proc_status_kib(cold.pid, "VmHWM") or 0
+        peak_mib = (hwm_kib if hwm_reset else max(hwm_kib, sampled_kib)) / 1024
+        hit_c8 = run_wrk(args.wrk, hit.port, script, 8, args.wrk_seconds)
+        bare_c8 = run_wrk(args.wrk, bare.port, script, 8, args.wrk_seconds)
+        print(f"{'run':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'requests':>9} {'errors':>7}")
+        for label, r in (("cold c=1", cold_c1), ("cold c=8", cold_c8), ("hit  c=8 (c)", hit_c8),
+                         ("bare c=8 (d)", bare_c8)):
+            print(f"{label:22} {r['rps']:>9.1f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f}"
+                  f" {r['max_us'] / 1000:>8.1f} {int(r['requests']):>9} {int(r['errors']):>7}")
+        hit_ratio = hit_c8["rps"] / bare_c8["rps"]
+        seq_cold_total = sum(a[n] for n in names)
+        print(f"hit/bare req/s = {hit_ratio:.2f}; cold c=8 vs c=1 = {cold_c8['rps'] / cold_c1['rps']:.2f}x; "
+              f"one corpus pass at the floor (sum of a) = {seq_cold_total:.0f} ms = {1000 * len(names) / seq_cold_total:.1f} req/s serial")
+        print(f"cold server RSS: idle {idle_rss:.0f} MiB; peak during c=8 "
+              f"{'VmHWM (reset before run)' if hwm_reset else 'max(VmHWM, sampled VmRSS)'} = {peak_mib:.0f} MiB"
+              f" (sampled VmRSS max {sampled_kib / 1024:.0f} MiB); after run VmRSS "
+              f"{(proc_status_kib(cold.pid, 'VmRSS') or 0) / 1024:.0f} MiB")
+
+        section("shrink-on-load on large BASELINE JPEGs (re-saved Q90, interlace=False), in-process")
+        shrink = measure_shrink(sources, tmp)
+        print(f"{'image':24} {'naive thumb':>11} {'origin':>8} {'orig/naive':>10} {'no-shrink':>9} {'origin(prog src)':>16}")
+        for row in shrink:
+            print(f"{row['name']:24} {fmt_ms(row['naive']):>11} {fmt_ms(row['origin']):>8}"
+                  f" {row['origin'] / row['naive']:>10.2f} {fmt_ms(row['full']):>9} {fmt_ms(row['prog']):>16}")
+        shrink_ratio = geomean([r["origin"] / r["naive"] for r in shrink]) if shrink else float("nan")
+        print(f"geomean origin/naive = {shrink_ratio:.2f}; no-shrink/origin = "
+              f"{geomean([r['full'] / r['origin'] for r in shrink]):.1f}x; progressive/baseline (origin) = "
+              f"{geomean([r['prog'] / r['origin'] for r in shrink]):.1f}x")
+
+        section(f"AVIF effort vs WebP (effort 4), Q75, {WIDTH} px, encode only, in-process")
+        avif = measure_avif(sources)
+        print("per effort: wall-time / CPU-time / size, each as a multiple of WebP's; WebP columns absolute")
+        head = "".join(f" {'e' + str(e) + ' wall/cpu/size':>17}" for e in AVIF_EFFORTS)
+        print(f"{'image':22} {'webp ms':>7} {'cpu ms':>6} {'KB':>5}{head}")
+        for row in avif:
+            wall0, cpu0, size0 = row["webp"]
+            cells = "".join(f" {w / wall0:>5.1f}/{c / cpu0:>4.1f}/{z / size0:<5.2f}" for w, c, z in row["avif"].values())
+            print(f"{row['name']:22} {fmt_ms(wall0):>7} {fmt_ms(cpu0):>6} {size0 / 1024:>5.1f}{cells}")
+        avif_time = {e: geomean([r["avif"][e][0] / r["webp"][0] for r in avif]) for e in AVIF_EFFORTS}
+        avif_cpu = {e: geomean([r["avif"][e][1] / r["webp"][1] for r in avif]) for e in AVIF_EFFORTS}
+        avif_size = {e: geomean([r["avif"][e][2] / r["webp"][2] for r in avif]) for e in AVIF_EFFORTS}
+        avif_ms = {e: statistics.median(r["avif"][e][0] for r in avif) for e in AVIF_EFFORTS}
+        print("geomean over images (wall x, cpu x, size x, median wall ms):")
+        for e in AVIF_EFFORTS:
+            print(f"  e{e}: {avif_time[e]:.1f}x wall, {avif_cpu[e]:.1f}x cpu, {avif_size[e]:.2f}x size,"
+                  f" {fmt_ms(avif_ms[e])} ms")
+        print("wall = latency of one encode on an idle box (aom may use several threads);"
+              " cpu = cost per image when all cores are busy (throughput).")
+        within = [e for e in AVIF_EFFORTS if avif_time[e] <= AVIF_TIME_TARGET]
+        best = max(within) if within else None
+        within_cpu = [e for e in AVIF_EFFORTS if avif_cpu[e] <= AVIF_TIME_TARGET]
+        best_cpu = max(within_cpu) if within_cpu else None
+        default_effort = RenderConfig().avif_effort
+
+        # ------------------------------------------------------------------ summary
+        for cls, row in per_class.items():
+            summary.append((f"cold miss b/a {cls}", f"{row['b/a']:.2f}", "info", "-"))
+        summary.append(("hit c/d sequential (median)", f"{statistics.median(c[n] / d[n] for n in names):.2f}",
+                        "info", "-"))
+        summary.append(("cold c=1 req/s, p99 ms", f"{cold_c1['rps']:.1f}, {cold_c1['p99_us'] / 1000:.0f}", "info", "-"))
+        summary.append(("cold c=8 req/s, p99 ms", f"{cold_c8['rps']:.1f}, {cold_c8['p99_us'] / 1000:.0f}", "info", "-"))
+        summary.append(("hit c=8 req/s c vs bare d", f"{hit_c8['rps']:.0f} vs {bare_c8['rps']:.0f}", "info", "-"))
+        summary.append(("hit/bare wrk req/s (c/d)", f"{hit_ratio:.2f}", f">= {HIT_RATIO_TARGET:.2f}",
+                        verdict(hit_ratio >= HIT_RATIO_TARGET)))
+        summary.append(("peak RSS cold c=8 (MiB)", f"{peak_mib:.0f}", f"<= {RSS_TARGET_MIB:.0f}",
+                        verdict(peak_mib <= RSS_TARGET_MIB)))
+        summary.append(("baseline L-jpg origin/naive", f"{shrink_ratio:.2f}", "< 1.00", verdict(shrink_ratio < 1.0)))
+        summary.append((f"AVIF default e{default_effort} wall/WebP", f"{avif_time[default_effort]:.1f}",
+                        f"<= {AVIF_TIME_TARGET:.1f}", verdict(avif_time[default_effort] <= AVIF_TIME_TARGET)))
+        summary.append((f"AVIF default e{default_effort} CPU/WebP", f"{avif_cpu[default_effort]:.1f}",
+                        f"<= {AVIF_TIME_TARGET:.1f}", verdict(avif_cpu[default_effort] <= AVIF_TIME_TARGET)))
+        summary.append(("AVIF highest effort <= 3x (wall, cpu)",
+                        f"{'-' if best is None else f'e{best}'}, {'-' if best_cpu is None else f'e{best_cpu}'}",
+                        "info", "-"))
+        errors = sum(int(r["errors"]) for r in (cold_c1, cold_c8, hit_c8, bare_c8))
+        summary.append(("wrk errors (all runs)", str(errors), "0", verdict(errors == 0)))
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    section("summary")
+    print(f"{'metric':34} {'value':>16} {'target':>9} {'':>5}")
+    for metric, value, target, result in summary:
+        print(f"{metric:34} {value:>16} {target:>9} {result:>5}")
+    print(f"total bench time {time.monotonic() - started:.0f} s; 1-min load average before the bench {load_start:.2f}"
+          f" (on {os.cpu_count()} CPUs, other work running alongside skews every figure)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
