@@ -7,6 +7,7 @@ magic bytes decide what a source is, and only the formats below are ever decoded
 from __future__ import annotations
 
 import enum
+import functools
 
 from .errors import UnsupportedMedia
 
@@ -56,6 +57,7 @@ class Accepts(enum.Enum):
     LEGACY = "legacy"
 
 
+@functools.lru_cache(maxsize=1024)
 def negotiate(accept: str) -> Accepts:
     """The best modern format the Accept header names with a non-zero q-value."""
     allowed: set[str] = set()

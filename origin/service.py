@@ -8,6 +8,7 @@ conditional request (If-None-Match) or a cache hit never reads the source.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -78,13 +79,13 @@ class ImageService:
         cache_key = f"original\n{key}\n{info.etag}"
         cached = self.variants.get(cache_key)
         if cached is not None:
-            return dataclasses.replace(cached, cache="memory", timings={})
+            return cached
         timings: dict[str, float] = {}
         data, info = await self._read(key, timings)
         image = Image(
             body=data, content_type=MIME[sniff(data)], etag=info.etag, source=info, timings=timings
         )
-        self.variants.put(f"original\n{key}\n{info.etag}", image, len(data))
+        self._admit(f"original\n{key}\n{info.etag}", image)
         return image
 
     async def variant_etag(self, key: str, spec: TransformSpec, accepts: Accepts) -> tuple[str, ObjectInfo]:
@@ -102,7 +103,7 @@ class ImageService:
         """The transformed image for the version `variant_etag` returned: from memory, or rendered."""
         cached = self.variants.get(etag)
         if cached is not None:
-            return dataclasses.replace(cached, cache="memory", timings={})
+            return cached
         timings: dict[str, float] = {}
         data, fresh = await self._read(key, timings)
         if fresh.etag != info.etag:
@@ -119,10 +120,15 @@ class ImageService:
             negotiated = spec.fm is None and "format" in spec.auto
         timings["render"] = time.perf_counter() - started
         image = Image(body, content_type, etag, info, negotiated=negotiated, timings=timings)
-        self.variants.put(etag, image, len(body))
+        self._admit(etag, image)
         return image
 
+    def _admit(self, cache_key: str, image: Image) -> None:
+        """Cache the image in the form a hit returns, so hits copy nothing."""
+        self.variants.put(cache_key, dataclasses.replace(image, cache="memory", timings={}), len(image.body))
 
+
+@functools.lru_cache(maxsize=65536)
 def variant_key(key: str, source_etag: str, spec: TransformSpec, accepts: Accepts, mark_etag: str = "") -> str:
     """hash(pipeline version, key, source version, canonical spec, negotiated format, mark version).
 
@@ -130,6 +136,11 @@ def variant_key(key: str, source_etag: str, spec: TransformSpec, accepts: Accept
     reduced to three values, so one spec has at most three variants.
     """
     negotiated = accepts.value if spec.fm is None and "format" in spec.auto else "-"
-    spec_text = canonical(dataclasses.replace(spec, dl=None))
-    material = "\n".join((PIPELINE_VERSION, key, source_etag, spec_text, negotiated, mark_etag))
+    material = "\n".join((PIPELINE_VERSION, key, source_etag, _variant_text(spec), negotiated, mark_etag))
     return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=4096)
+def _variant_text(spec: TransformSpec) -> str:
+    """The canonical spec without `dl`, which changes headers but not bytes (memoised: hot path)."""
+    return canonical(dataclasses.replace(spec, dl=None))

@@ -67,7 +67,7 @@ class TransformSpec:
     @property
     def needs_render(self) -> bool:
         """False when the original bytes answer the request (only `dl`, or nothing, was asked)."""
-        return dataclasses.replace(self, dl=None) != _DEFAULT
+        return any(getattr(self, name) != getattr(_DEFAULT, name) for name in _RENDER_FIELDS)
 
     @property
     def is_json(self) -> bool:
@@ -76,6 +76,7 @@ class TransformSpec:
 
 _DEFAULT = TransformSpec()
 _FIELDS = tuple(f.name for f in dataclasses.fields(TransformSpec))
+_RENDER_FIELDS = tuple(name for name in _FIELDS if name != "dl")
 
 
 def param_name(field: str) -> str:

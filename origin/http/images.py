@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -9,7 +11,7 @@ from aiohttp import web
 from ..errors import InvalidKey
 from ..formats import negotiate
 from ..keys import validate_key
-from ..params import OutputLimits, parse_query
+from ..params import OutputLimits, parse_query_string
 from ..service import Image, ImageService
 from . import headers as h
 from .middlewares import SECURITY_HEADERS
@@ -18,22 +20,27 @@ SERVICE = web.AppKey("service", ImageService)
 POLICY = web.AppKey("policy", "ResponsePolicy")
 
 
+@dataclass(frozen=True, slots=True)
 class ResponsePolicy:
     """Header values that come from settings, fixed at start."""
 
-    def __init__(self, cache_control: str, cors_origin: str, limits: OutputLimits) -> None:
-        self.cache_control = cache_control
-        self.cors_origin = cors_origin
-        self.limits = limits
+    cache_control: str
+    cors_origin: str
+    limits: OutputLimits
 
 
 def request_key(request: web.Request) -> str:
-    """The object key from the raw path, percent-decoded once, then validated.
+    return key_from_path(request.raw_path.split("?", 1)[0])
+
+
+@functools.lru_cache(maxsize=8192)
+def key_from_path(raw_path: str) -> str:
+    """The object key from the raw path, percent-decoded once, then validated (memoised).
 
     Decoding ourselves from `raw_path` means `%2e%2e/x` and `..%2fx` are seen as the
     `../x` they spell and refused, whatever the router would have normalised.
     """
-    raw = request.raw_path.split("?", 1)[0].removeprefix("/")
+    raw = raw_path.removeprefix("/")
     try:
         key = unquote(raw, errors="strict")
     except UnicodeDecodeError:
@@ -45,7 +52,7 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     policy = request.app[POLICY]
     key = request_key(request)
-    spec = parse_query(request.query.items(), policy.limits)
+    spec = parse_query_string(request.rel_url.raw_query_string, policy.limits)
     if spec.needs_render:
         accepts = negotiate(request.headers.get("Accept", ""))
         etag, source = await service.variant_etag(key, spec, accepts)
@@ -61,7 +68,9 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     return _respond(request, image, key, policy, spec.dl, ranged=True)
 
 
+@functools.lru_cache(maxsize=8192)
 def _common(etag: str, modified: float, key: str, policy: ResponsePolicy, negotiated: bool) -> dict[str, str]:
+    """Headers every response for this variant carries (memoised; callers copy before adding)."""
     headers = {
         "ETag": h.quoted(etag),
         "Last-Modified": h.http_date(modified),
@@ -78,13 +87,13 @@ def _common(etag: str, modified: float, key: str, policy: ResponsePolicy, negoti
 
 
 def _not_modified(etag: str, modified: float, key: str, policy: ResponsePolicy, negotiated: bool) -> web.Response:
-    return web.Response(status=304, headers=_common(etag, modified, key, policy, negotiated))
+    return web.Response(status=304, headers=dict(_common(etag, modified, key, policy, negotiated)))
 
 
 def _respond(
     request: web.Request, image: Image, key: str, policy: ResponsePolicy, download: str | None, *, ranged: bool
 ) -> web.Response:
-    headers = _common(image.etag, image.source.last_modified, key, policy, image.negotiated)
+    headers = dict(_common(image.etag, image.source.last_modified, key, policy, image.negotiated))
     headers["X-Cache"] = image.cache
     headers["Server-Timing"] = h.server_timing(image.timings, image.cache)
     if download:
