@@ -149,17 +149,23 @@ def crop_region(ctx: Context) -> None:
 
 
 def resize(ctx: Context) -> None:
-    """Resize to the plan's exact size, premultiplied so transparent edges stay clean."""
+    """Resize to the plan's exact size, premultiplied so transparent edges stay clean.
+
+    As libvips' own thumbnail does, the premultiplied image is cast back to its band
+    format before resizing: resizing floats costs twice the time and four times the
+    memory of resizing 8-bit pixels, for no visible gain.
+    """
     assert ctx.plan is not None
     tw, th = ctx.plan.size
     image = ctx.image
     if (image.width, image.height) != (tw, th):
         alpha = image.hasalpha()
+        band_format = image.format
         if alpha:
-            image = image.premultiply()
+            image = image.premultiply().cast(band_format)
         image = image.resize(tw / image.width, vscale=th / image.height)
         if alpha:
-            image = image.unpremultiply()
+            image = image.unpremultiply().cast(band_format)
         if (image.width, image.height) != (tw, th):
             image = image.embed(0, 0, tw, th, extend="copy")
     ctx.image = image
@@ -167,9 +173,13 @@ def resize(ctx: Context) -> None:
 
 
 def to_srgb(ctx: Context) -> None:
-    """8-bit sRGB from whatever came in (ICC-tagged, CMYK, grey, 16-bit), after resizing."""
+    """8-bit sRGB from whatever came in (ICC-tagged, CMYK, grey, 16-bit), after resizing.
+
+    An RGB image whose embedded profile is sRGB already is left alone: the transform
+    would cost ~4 ms a render to change nothing.
+    """
     image = ctx.image
-    if image.get_typeof("icc-profile-data"):
+    if image.get_typeof("icc-profile-data") and not _is_srgb(image):
         try:
             image = image.icc_transform("srgb", embedded=True, intent="perceptual")
         except pyvips.Error:
@@ -179,6 +189,10 @@ def to_srgb(ctx: Context) -> None:
     if image.format != "uchar":
         image = image.cast("uchar")
     ctx.image = image
+
+
+def _is_srgb(image: pyvips.Image) -> bool:
+    return image.interpretation == "srgb" and b"sRGB" in image.get("icc-profile-data")
 
 
 def adjust(ctx: Context) -> None:
