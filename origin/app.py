@@ -16,7 +16,7 @@ from .params import OutputLimits
 from .render import RenderConfig, harden
 from .service import Image, ImageService
 from .settings import Settings
-from .storage import LocalStorage
+from .storage import open_storage
 
 SETTINGS = web.AppKey("settings", Settings)
 log = logging.getLogger("origin")
@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _service(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    storage = LocalStorage(settings.storage_path)
+    storage = await open_storage(settings.storage_url, settings.storage_timeout)
     pool = RenderPool(settings.render_workers, settings.render_queue, settings.render_timeout, settings.retry_after)
     app[SERVICE] = ImageService(
         storage=storage,

@@ -45,6 +45,31 @@ class InvalidKey(OriginError):
     code = "invalid_key"
 
 
+class InvalidCursor(OriginError):
+    status = 400
+    code = "invalid_cursor"
+
+
+class InvalidForm(OriginError):
+    status = 400
+    code = "invalid_form"
+
+
+class EmptyBody(OriginError):
+    status = 400
+    code = "empty_body"
+
+
+class Unauthorized(OriginError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(OriginError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(OriginError):
     status = 404
     code = "not_found"
@@ -53,6 +78,26 @@ class NotFound(OriginError):
 class MethodNotAllowed(OriginError):
     status = 405
     code = "method_not_allowed"
+
+
+class AlreadyExists(OriginError):
+    status = 409
+    code = "already_exists"
+
+
+class KeyConflict(OriginError):
+    status = 409
+    code = "key_conflict"
+
+
+class PreconditionFailed(OriginError):
+    status = 412
+    code = "precondition_failed"
+
+
+class PayloadTooLarge(OriginError):
+    status = 413
+    code = "payload_too_large"
 
 
 class RangeNotSatisfiable(OriginError):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG = Path("config/settings.yaml")
 MiB = 1024 * 1024
@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     storage_url: str = "file://./data"
+    storage_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
+
+    # Management API: bearer tokens (comma-separated in the environment). With none
+    # configured, a token is generated at first start under the data folder's `_/`.
+    tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    manage_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_upload_bytes: int = Field(25 * MiB, gt=0)
 
     # In-process caches: rendered variants (byte-bounded LRU) and source metadata (TTL).
     cache_bytes: int = Field(128 * MiB, ge=0)
@@ -67,8 +74,18 @@ class Settings(BaseSettings):
     @field_validator("storage_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        if urlsplit(value).scheme != "file":
-            raise ValueError("storage_url must be a file:// URL (e.g. file://./data)")
+        parts = urlsplit(value)
+        if parts.scheme == "s3" and parts.netloc:
+            return value
+        if parts.scheme != "file":
+            raise ValueError("storage_url must be file://PATH or s3://BUCKET[/PREFIX][?endpoint_url=...]")
+        return value
+
+    @field_validator("tokens", "manage_cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("log_level")
@@ -77,12 +94,6 @@ class Settings(BaseSettings):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
-
-    @property
-    def storage_path(self) -> Path:
-        """The local folder behind a `file://` storage URL (`file://./data` is relative)."""
-        parts = urlsplit(self.storage_url)
-        return Path(parts.netloc + parts.path)
 
     @classmethod
     def settings_customise_sources(

@@ -1,6 +1,7 @@
 """Where originals live: a small protocol and its backends (local folder now, S3 next)."""
 
-from .base import ObjectInfo, Storage
+from .base import ObjectInfo, Page, Storage
+from .factory import open_storage
 from .local import LocalStorage
 
-__all__ = ["LocalStorage", "ObjectInfo", "Storage"]
+__all__ = ["LocalStorage", "ObjectInfo", "Page", "Storage", "open_storage"]

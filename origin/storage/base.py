@@ -1,11 +1,14 @@
-"""The storage protocol the GET path needs: read an object and its version.
+"""The storage protocol: what the origin and the management API need from a backend.
 
-Kept this small on purpose: the origin never needs more to serve, and every backend
-(local folder, S3, MinIO, Ceph RGW, R2) can answer it in one request.
+Kept small on purpose: each method is one request on S3 (HEAD, GET, conditional PUT,
+DeleteObjects, ListObjectsV2), so every backend (local folder, AWS S3, MinIO, Ceph RGW,
+R2) can answer it the same way. Conditions are the backend's job, never a read-then-
+write in the caller, so two concurrent creates of one key cannot both win.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +22,18 @@ class ObjectInfo:
     size: int
     last_modified: float
     """Seconds since the epoch."""
+    content_type: str = ""
+    """As sniffed at upload ("" when the backend cannot say without reading the object)."""
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing, in key order; `cursor` resumes after the last item (None: done)."""
+
+    items: list[ObjectInfo]
+    cursor: str | None
 
 
 class Storage(Protocol):
@@ -28,6 +43,38 @@ class Storage(Protocol):
 
     async def get(self, key: str) -> tuple[bytes, ObjectInfo]:
         """The object's bytes and the version they belong to; raises NotFound."""
+        ...
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        width: int,
+        height: int,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> ObjectInfo:
+        """Store `data` atomically: readers see the old version or the new one, never a part.
+
+        `if_none_match`: create only (AlreadyExists when the key exists). `if_match`:
+        replace only that version (PreconditionFailed otherwise, including when absent).
+        Neither: create or replace. Raises KeyConflict when the key cannot coexist with
+        another key (an object where a prefix is needed, on the local folder).
+        """
+        ...
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Remove every key (one DeleteObjects request on S3); absent keys are ignored."""
+        ...
+
+    async def list(self, prefix: str, cursor: str | None, limit: int) -> Page:
+        """Up to `limit` objects under `prefix` in key (UTF-8 byte) order, after `cursor`.
+
+        Never lists the reserved `_/` prefix. Raises InvalidCursor for a cursor this
+        backend did not issue for this prefix.
+        """
         ...
 
     async def close(self) -> None: ...
