@@ -3,7 +3,8 @@
 Admission is counted from submission until the render's thread has really finished,
 so a timed-out render keeps its slot until libvips has honoured the kill flag: the
 pool can never hold more renders than it admits. Past `workers + queue` the answer
-is 503 with Retry-After at once, instead of a queue that grows without bound.
+is 503 with Retry-After at once, instead of a queue that grows without bound. Inside
+the pool, renders share a memory budget so heavy decodes take turns.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from typing import TypeVar
 
 from .errors import Overloaded, RenderTimeout
 from .render import RenderGuard
+from .render.budget import MemoryBudget
 
 T = TypeVar("T")
 
 
 class RenderPool:
-    def __init__(self, workers: int, queue: int, timeout: float, retry_after: int) -> None:
+    def __init__(self, workers: int, queue: int, timeout: float, retry_after: int, memory: int) -> None:
         self.workers = workers
         self.capacity = workers + queue
         self.timeout = timeout
         self.retry_after = retry_after
         self.admitted = 0
         self.renders = 0
+        self.budget = MemoryBudget(memory)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
 
     @property
@@ -38,7 +41,7 @@ class RenderPool:
         retry = {"Retry-After": str(self.retry_after)}
         if self.admitted >= self.capacity:
             raise Overloaded("the render queue is full; retry shortly", headers=retry)
-        guard = RenderGuard()
+        guard = RenderGuard(self.budget)
         loop = asyncio.get_running_loop()
         self.admitted += 1
         self.renders += 1

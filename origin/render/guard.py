@@ -1,4 +1,6 @@
-"""A render's kill switch: how the event loop stops a libvips render running in a thread.
+"""What the pool hands each render: its kill switch and its share of the memory budget.
+
+The kill switch is how the event loop stops a libvips render running in a thread.
 
 A libvips call cannot be cancelled from outside, but every image carries a kill flag
 that libvips checks while it computes. The pipeline registers the images it creates;
@@ -9,17 +11,27 @@ libvips error, and its thread is free again.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
 
 import pyvips
 
 from ..errors import RenderTimeout
 
+if TYPE_CHECKING:
+    from .budget import MemoryBudget
+
 
 class RenderGuard:
-    def __init__(self) -> None:
+    def __init__(self, budget: MemoryBudget | None = None) -> None:
         self._lock = threading.Lock()
         self._images: list[pyvips.Image] = []
+        self._budget = budget
         self.killed = False
+
+    def reserve(self, cost: int) -> AbstractContextManager[None]:
+        """Hold `cost` bytes of the pool's memory budget for the block (no budget: no wait)."""
+        return self._budget.reserve(cost, self) if self._budget else nullcontext()
 
     def track(self, image: pyvips.Image) -> pyvips.Image:
         """Register `image` so a later kill reaches it; returns it for chaining."""

@@ -24,6 +24,7 @@ from ..spec import Color, TransformSpec
 from . import effects, watermark
 from .config import RenderConfig
 from .encode import encode, supports_alpha
+from .budget import estimate
 from .guard import RenderGuard
 from .probe import SourceInfo, check_frames, probe
 
@@ -348,13 +349,16 @@ def render(
     animate = config.animation and fmt in ("gif", "webp") and info.animated
     if animate:
         check_frames(info, config)
+    shrink = 1 if animate or info.format != "jpg" else jpeg_shrink(info, spec, config)
+    cost = estimate(info, len(data), shrink) * (info.pages if animate else 1)
     try:
-        if animate:
-            image = _render_animation(data, info, spec, fmt, config, guard, mark)
-        else:
-            image = _render_still(data, info, spec, fmt, config, guard, mark)
-        guard.check()
-        body = encode(guard.track(image), fmt, spec, config)
+        with guard.reserve(cost):
+            if animate:
+                image = _render_animation(data, info, spec, fmt, config, guard, mark)
+            else:
+                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink)
+            guard.check()
+            body = encode(guard.track(image), fmt, spec, config)
     except pyvips.Error:
         guard.check()
         raise CorruptImage("the image data is corrupt or truncated") from None
@@ -364,14 +368,12 @@ def render(
     return Rendered(body, fmt, image.width, height)
 
 
-def _render_still(data, info, spec, fmt, config, guard, mark) -> pyvips.Image:  # type: ignore[no-untyped-def]
+def _render_still(data, info, spec, fmt, config, guard, mark, shrink) -> pyvips.Image:  # type: ignore[no-untyped-def]
     options: dict[str, object] = {"fail_on": "truncated"}
     if not _needs_random_access(info, spec):
         options["access"] = "sequential"
-    if info.format == "jpg":
-        shrink = jpeg_shrink(info, spec, config)
-        if shrink > 1:
-            options["shrink"] = shrink
+    if shrink > 1:
+        options["shrink"] = shrink
     image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
     ctx = Context(image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark)
     return _run(ctx, guard)

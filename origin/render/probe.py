@@ -31,6 +31,8 @@ class SourceInfo:
     pages: int
     has_alpha: bool
     orientation: int
+    progressive: bool = False
+    """A progressive JPEG: decoding it holds every coefficient, whatever the shrink."""
     has_metadata: bool = False
     """EXIF, XMP or IPTC present: the source must not be served in place of a stripped render."""
 
@@ -70,6 +72,7 @@ def probe(data: bytes, config: RenderConfig) -> SourceInfo:
         pages=pages,
         has_alpha=bool(image.hasalpha()),
         orientation=orientation,
+        progressive=bool(image.get("jpeg-multiscan")) if image.get_typeof("jpeg-multiscan") else False,
         has_metadata=any(image.get_typeof(field) for field in _METADATA_FIELDS),
     )
 
