@@ -60,7 +60,13 @@ def create_app(settings: Settings) -> web.Application:
 async def _service(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     storage = await open_storage(settings.storage_url, settings.storage_timeout)
-    pool = RenderPool(settings.render_workers, settings.render_queue, settings.render_timeout, settings.retry_after)
+    pool = RenderPool(
+        settings.render_workers,
+        settings.render_queue,
+        settings.render_timeout,
+        settings.retry_after,
+        settings.render_memory,
+    )
     app[SERVICE] = ImageService(
         storage=storage,
         variants=ByteLRU[Image](settings.cache_bytes, settings.cache_max_entry_bytes),
