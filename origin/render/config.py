@@ -15,5 +15,5 @@ class RenderConfig:
     max_output_side: int = 4096
     default_quality: int = 75
     compress_quality: int = 45
-    avif_effort: int = 2
+    avif_effort: int = 1
     webp_effort: int = 4
