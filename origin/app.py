@@ -9,13 +9,16 @@ from aiohttp import web
 
 from .cache import ByteLRU, MetadataCache
 from .executor import RenderPool
-from .http.images import POLICY, SERVICE, ResponsePolicy
+from .access import Access
+from .http.images import ACCESS, POLICY, SERVICE, ResponsePolicy
 from .http.middlewares import error_middleware
 from .http.routes import setup_routes
 from .params import OutputLimits
+from .presets import PresetError, load_presets
 from .render import RenderConfig, harden
 from .service import Image, ImageService
 from .settings import Settings
+from .signing import Signer
 from .storage import open_storage
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -37,6 +40,22 @@ def render_config(settings: Settings) -> RenderConfig:
     )
 
 
+def access_policy(settings: Settings) -> Access:
+    """Presets (validated now: a bad one raises PresetError) and signing keys."""
+    limits = OutputLimits(max_side=settings.max_output_side, max_dpr=settings.max_dpr)
+    explicit = settings.presets != Settings.model_fields["presets"].default
+    if explicit and not settings.presets.exists():
+        raise PresetError(f"{settings.presets}: no such file")
+    return Access(
+        book=load_presets(settings.presets, limits),
+        signer=Signer(
+            imgix_tokens=tuple(settings.imgix_tokens),
+            hmac_keys=tuple(key.encode() for key in settings.signing_keys),
+        ),
+        limits=limits,
+    )
+
+
 def create_app(settings: Settings) -> web.Application:
     """The origin as an aiohttp application. libvips is locked down before anything else."""
     harden()
@@ -47,11 +66,8 @@ def create_app(settings: Settings) -> web.Application:
         handler_args={"max_field_size": 16384},
     )
     app[SETTINGS] = settings
-    app[POLICY] = ResponsePolicy(
-        settings.cache_control,
-        settings.cors_origin,
-        OutputLimits(max_side=settings.max_output_side, max_dpr=settings.max_dpr),
-    )
+    app[POLICY] = ResponsePolicy(settings.cache_control, settings.cors_origin)
+    app[ACCESS] = access_policy(settings)
     app.cleanup_ctx.append(_service)
     setup_routes(app)
     return app

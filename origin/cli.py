@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .presets import PresetError
 from .render import UnsafeLibvips
 from .settings import ConfigError, load_settings
 
@@ -37,6 +38,9 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
 
     try:
         app = create_app(settings)
+    except PresetError as exc:
+        print(f"image-origin: invalid presets: {exc}", file=sys.stderr)
+        return 2
     except UnsafeLibvips as exc:
         print(f"image-origin: refusing to start: {exc}", file=sys.stderr)
         return 3

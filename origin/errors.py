@@ -70,6 +70,21 @@ class Forbidden(OriginError):
     code = "forbidden"
 
 
+class UnknownPreset(OriginError):
+    status = 400
+    code = "unknown_preset"
+
+
+class BadSignature(OriginError):
+    status = 403
+    code = "bad_signature"
+
+
+class ParamsNotAllowed(OriginError):
+    status = 403
+    code = "params_not_allowed"
+
+
 class NotFound(OriginError):
     status = 404
     code = "not_found"

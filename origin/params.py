@@ -10,12 +10,10 @@ key holds and no unbounded set of variants can be minted.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from .errors import DuplicateParam, InvalidParam, ParamOutOfRange, UnknownParam
 from .formats import OUTPUT_FORMATS
@@ -238,15 +236,6 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
 }
 
 _FIELD = {name: name.replace("-", "_") for name in _PARSERS}
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_query_string(query: str, limits: OutputLimits = OutputLimits()) -> TransformSpec:
-    """`parse_query` of a raw (still percent-encoded) query string, memoised for the hot path.
-
-    Only successful parses are remembered; a bounded LRU, so junk queries cannot grow it.
-    """
-    return parse_query(parse_qsl(query, keep_blank_values=True), limits)
 
 
 def parse_query(pairs: Iterable[tuple[str, str]], limits: OutputLimits = OutputLimits()) -> TransformSpec:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG = Path("config/settings.yaml")
@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     manage_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_upload_bytes: int = Field(25 * MiB, gt=0)
+
+    # Variant policy: named presets (and presets-only, the width ladder) from YAML, and
+    # signed URLs: HMAC-SHA256 keys (>= 32 bytes) and/or imgix tokens (md5 `s`).
+    presets: Path = Path("config/presets.yaml")
+    signing_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    imgix_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    require_signature: bool = False
 
     # In-process caches: rendered variants (byte-bounded LRU) and source metadata (TTL).
     cache_bytes: int = Field(128 * MiB, ge=0)
@@ -84,7 +91,20 @@ class Settings(BaseSettings):
             raise ValueError("storage_url must be file://PATH or s3://BUCKET[/PREFIX][?endpoint_url=...]")
         return value
 
-    @field_validator("tokens", "manage_cors_origins", mode="before")
+    @field_validator("signing_keys")
+    @classmethod
+    def _long_keys(cls, value: list[str]) -> list[str]:
+        if any(len(key.encode()) < 32 for key in value):
+            raise ValueError("each HMAC signing key must be at least 32 bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _signing_has_keys(self) -> Settings:
+        if self.require_signature and not (self.signing_keys or self.imgix_tokens):
+            raise ValueError("require_signature is on but no signing_keys or imgix_tokens are set")
+        return self
+
+    @field_validator("tokens", "manage_cors_origins", "signing_keys", "imgix_tokens", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

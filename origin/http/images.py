@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -11,13 +12,14 @@ from aiohttp import web
 from ..errors import InvalidKey
 from ..formats import negotiate
 from ..keys import validate_key
-from ..params import OutputLimits, parse_query_string
+from ..access import Access, authorize, read_query
 from ..service import Image, ImageService
 from . import headers as h
 from .middlewares import SECURITY_HEADERS
 
 SERVICE = web.AppKey("service", ImageService)
 POLICY = web.AppKey("policy", "ResponsePolicy")
+ACCESS = web.AppKey("access", Access)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +28,10 @@ class ResponsePolicy:
 
     cache_control: str
     cors_origin: str
-    limits: OutputLimits
 
 
 def request_key(request: web.Request) -> str:
-    return key_from_path(request.raw_path.split("?", 1)[0])
+    return key_from_path(request.raw_path.partition("?")[0])
 
 
 @functools.lru_cache(maxsize=8192)
@@ -51,8 +52,10 @@ def key_from_path(raw_path: str) -> str:
 async def get_image(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     policy = request.app[POLICY]
-    key = request_key(request)
-    spec = parse_query_string(request.rel_url.raw_query_string, policy.limits)
+    access = request.app[ACCESS]
+    raw_path, _, raw_query = request.raw_path.partition("?")
+    key = key_from_path(raw_path)
+    spec = authorize(read_query(raw_query, access), access, key=key, raw_path=raw_path, now=time.time())
     if spec.needs_render:
         accepts = negotiate(request.headers.get("Accept", ""))
         etag, source = await service.variant_etag(key, spec, accepts)
