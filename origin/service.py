@@ -18,6 +18,7 @@ from .errors import ImageTooLarge, InvalidParam, NotFound
 from .executor import RenderPool
 from .formats import MIME, Accepts, sniff
 from .render import RenderConfig, describe, render
+from .singleflight import SingleFlight
 from .spec import TransformSpec, canonical
 from .storage import ObjectInfo, Storage
 
@@ -54,6 +55,7 @@ class ImageService:
         self.pool = pool
         self.config = config
         self.max_source_bytes = max_source_bytes
+        self.flight: SingleFlight[Image] = SingleFlight()
 
     async def source_info(self, key: str) -> ObjectInfo:
         """The source's version; a source too large to hold in memory is refused before it is read."""
@@ -100,10 +102,18 @@ class ImageService:
         return variant_key(key, info.etag, spec, accepts, mark_etag), info
 
     async def variant(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
-        """The transformed image for the version `variant_etag` returned: from memory, or rendered."""
+        """The transformed image for the version `variant_etag` returned: from memory, or rendered.
+
+        Concurrent misses for one variant share one render (X-Cache: coalesced for all but
+        the leader).
+        """
         cached = self.variants.get(etag)
         if cached is not None:
             return cached
+        image, leader = await self.flight.run(etag, lambda: self._render(key, spec, accepts, etag, info))
+        return image if leader else dataclasses.replace(image, cache="coalesced")
+
+    async def _render(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
         timings: dict[str, float] = {}
         data, fresh = await self._read(key, timings)
         if fresh.etag != info.etag:
