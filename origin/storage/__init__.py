@@ -1,4 +1,4 @@
-"""Where originals live: a small protocol and its backends (local folder now, S3 next)."""
+"""Where originals live: a small protocol and its backends (local folder, S3 and compatibles)."""
 
 from .base import ObjectInfo, Page, Storage
 from .factory import open_storage
