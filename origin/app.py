@@ -10,7 +10,9 @@ from aiohttp import web
 from .cache import ByteLRU, MetadataCache
 from .executor import RenderPool
 from .access import Access
+from .http.bodies import FORM_OVERHEAD
 from .http.images import ACCESS, POLICY, SERVICE, ResponsePolicy
+from .http.manage import setup_management
 from .http.middlewares import error_middleware
 from .http.routes import setup_routes
 from .params import OutputLimits
@@ -64,11 +66,14 @@ def create_app(settings: Settings) -> web.Application:
         # Browsers and CDNs send long Accept and Cookie headers; aiohttp's 8 KiB default would
         # answer them with its own plain-text 400 before our JSON errors could.
         handler_args={"max_field_size": 16384},
+        # Uploads stream through bounded reads (http/bodies.py); this only caps a whole-body read.
+        client_max_size=settings.max_upload_bytes + FORM_OVERHEAD,
     )
     app[SETTINGS] = settings
     app[POLICY] = ResponsePolicy(settings.cache_control, settings.cors_origin)
     app[ACCESS] = access_policy(settings)
     app.cleanup_ctx.append(_service)
+    setup_management(app, settings)
     setup_routes(app)
     return app
 

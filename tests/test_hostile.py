@@ -735,7 +735,7 @@ async def test_r28_download_name_refused(client, store, value):
 
 async def test_r28_method_not_allowed_is_json(client, store):
     store("p.png", png())
-    async with client.post("/p.png", data=b"x") as resp:
+    async with client.patch("/p.png", data=b"x") as resp:
         await expect_error(resp, 405, "method_not_allowed")
         assert "GET" in resp.headers["Allow"]
 
