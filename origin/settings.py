@@ -16,6 +16,8 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .storage.location import parse_s3_url
+
 DEFAULT_CONFIG = Path("config/settings.yaml")
 MiB = 1024 * 1024
 
@@ -85,7 +87,8 @@ class Settings(BaseSettings):
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme == "s3" and parts.netloc:
+        if parts.scheme == "s3":
+            parse_s3_url(value)  # raises ValueError naming the problem
             return value
         if parts.scheme != "file":
             raise ValueError("storage_url must be file://PATH or s3://BUCKET[/PREFIX][?endpoint_url=...]")

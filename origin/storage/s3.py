@@ -25,7 +25,6 @@ import contextlib
 import time
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -36,6 +35,7 @@ from ..errors import AlreadyExists, InvalidKey, NotFound, PreconditionFailed, St
 from ..keys import RESERVED_PREFIX, validate_key
 from .base import ObjectInfo, Page
 from .cursor import decode_cursor, encode_cursor
+from .location import parse_s3_url
 
 T = TypeVar("T")
 
@@ -45,7 +45,6 @@ _DELETE_BATCH = 1000
 """DeleteObjects takes at most 1000 keys a request."""
 _MAX_KEYS = 1000
 """ListObjectsV2 returns at most 1000 keys a request."""
-_URL_OPTIONS = frozenset({"endpoint_url", "region", "addressing_style"})
 _S3_KEY_BYTES = 1024
 _HIGHEST = "\U0010ffff"
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -62,33 +61,25 @@ class S3Storage:
     @classmethod
     async def open(cls, url: str, timeout: float) -> S3Storage:
         """The backend for a `s3://` URL; no request is made until the first call."""
-        parts = urlsplit(url)
-        if parts.scheme != "s3" or not parts.netloc:
-            raise ValueError("the storage URL must be s3://BUCKET[/PREFIX][?endpoint_url=...]")
-        query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
-        unknown = sorted(set(query) - _URL_OPTIONS)
-        if unknown:
-            raise ValueError(f"unknown storage URL option(s) {', '.join(unknown)}; known: {', '.join(sorted(_URL_OPTIONS))}")
-        if query.get("addressing_style", "auto") not in ("auto", "path", "virtual"):
-            raise ValueError("the storage URL's addressing_style must be auto, path or virtual")
-        endpoint_url = query.get("endpoint_url") or None
-        prefix = parts.path.strip("/")
+        location = parse_s3_url(url)
         config = AioConfig(
             connect_timeout=timeout,
             read_timeout=timeout,
             # One retry for throttling and dropped connections, still inside the deadline.
             retries={"mode": "standard", "max_attempts": 2},
             max_pool_connections=_MAX_POOL_CONNECTIONS,
-            s3={"addressing_style": query.get("addressing_style") or ("path" if endpoint_url else "auto")},
+            s3={"addressing_style": location.addressing_style},
             # Default CRC32 trailers (botocore >= 1.36) are refused by some S3-compatible servers.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
         stack = contextlib.AsyncExitStack()
         client = await stack.enter_async_context(
-            get_session().create_client("s3", region_name=query.get("region") or None, endpoint_url=endpoint_url, config=config)
+            get_session().create_client(
+                "s3", region_name=location.region, endpoint_url=location.endpoint_url, config=config
+            )
         )
-        return cls(client, stack, parts.netloc, f"{prefix}/" if prefix else "", timeout)
+        return cls(client, stack, location.bucket, location.prefix, timeout)
 
     async def close(self) -> None:
         await self._stack.aclose()
