@@ -226,3 +226,30 @@ async def test_oversized_source_is_refused_before_reading(make_client, store):
         async with client.get(target) as resp:
             assert resp.status == 422
             assert (await resp.json())["error"]["code"] == "image_too_large"
+
+
+async def test_storage_timeout_is_504_and_failure_502(make_client, monkeypatch):
+    import asyncio
+    import socket
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    try:
+        cases = ((silent.getsockname()[1], 0.5, 504, "storage_timeout"), (closed.getsockname()[1], 8, 502, "storage_error"))
+        for port, timeout, status, code in cases:
+            client = await make_client(
+                storage_url=f"s3://bucket?endpoint_url=http://127.0.0.1:{port}&region=us-east-1", storage_timeout=timeout
+            )
+            async with asyncio.timeout(10):
+                async with client.get("/a.jpg?w=10") as resp:
+                    assert resp.status == status
+                    assert (await resp.json())["error"]["code"] == code
+                    assert resp.headers["Cache-Control"] == "no-store"
+    finally:
+        silent.close()
+        closed.close()
