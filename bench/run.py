@@ -1,6 +1,7 @@
 """Benchmark: the origin's w=500 render path against libvips' and aiohttp's floors.
 
     .venv/bin/python bench/run.py [CORPUS_DIR]      (default: ../shared/corpus from the repo root)
+    .venv/bin/python bench/run.py --only upload     (the upload section alone, ~30 s; --skip-upload drops it)
 
 One run prints, for every corpus image and per class (L/M/S x jpg/png):
   a  floor: pyvips thumbnail_buffer(500) + the origin's encode call, in-process
@@ -9,18 +10,24 @@ One run prints, for every corpus image and per class (L/M/S x jpg/png):
   d  a bare aiohttp app returning the same bytes from memory (the HTTP floor)
 then wrk throughput (cold c=1 and c=8 over the corpus mix, hit vs bare), the server's
 peak RSS during the c=8 cold run, a shrink-on-load check on baseline JPEGs, an AVIF
-effort table, and a PASS/MISS summary. Every loop is bounded in count and in time.
-Only stdlib + pyvips + aiohttp (+ the wrk binary); only 127.0.0.1.
+effort table, upload throughput (management API POST, local folder and S3 on an
+in-process moto server, each against its raw write), and a PASS/MISS summary. Every loop
+is bounded in count and in time. Stdlib + pyvips + aiohttp (+ the wrk binary); the upload
+section also uses moto, boto3 and aiobotocore (test extras). Only 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import http.client
 import json
+import logging
 import math
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -30,17 +37,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import aiohttp  # noqa: E402
 import pyvips  # noqa: E402
 
 from origin.formats import Accepts  # noqa: E402
 from origin.params import parse_query  # noqa: E402
 from origin.render import RenderConfig, RenderGuard, harden, render  # noqa: E402
+from origin.render.validate import validate  # noqa: E402
 
 WIDTH = 500
 QUERY = f"w={WIDTH}"
@@ -55,6 +65,13 @@ AVIF_EFFORTS = (0, 1, 2, 3, 4)
 AVIF_IMAGES = ("L-jpg-bridge.jpg", "M-jpg-cups.jpg", "M-png-gulp-alpha.png", "S-png-astronaut.png")
 WRK_SECONDS = 10
 READY_TIMEOUT = 30.0
+# Uploads: corpus passes per (backend, concurrency): at least MIN, then stop once past the budget (s), at most MAX.
+UPLOAD_CONCURRENCY = (1, 4)
+UPLOAD_MIN_PASSES, UPLOAD_MAX_PASSES, UPLOAD_BUDGET = 2, 3, 5.0
+UPLOAD_FOLDER = "bench-upload"
+S3_REGION = "us-east-1"
+S3_PREFIX = "origin/bench"
+MB = 1e6
 
 # Targets.
 HIT_RATIO_TARGET = 0.60
@@ -146,11 +163,13 @@ def origin_argv() -> list[str]:
     return [str(script), "serve"] if script.exists() else [sys.executable, "-m", "origin"]
 
 
-def start_origin(name: str, storage: Path, cache_bytes: int, tmp: Path) -> Server:
+def start_origin(name: str, storage: Path | str, cache_bytes: int, tmp: Path, **extra_env: str) -> Server:
+    """An origin on `storage` (a folder, or any storage URL such as `s3://...`); `extra_env` on top."""
     port = free_port()
     env = dict(os.environ)
+    env.update(extra_env)
     env.update(
-        IMAGE_ORIGIN_STORAGE_URL=f"file://{storage}",
+        IMAGE_ORIGIN_STORAGE_URL=f"file://{storage}" if isinstance(storage, Path) else storage,
         IMAGE_ORIGIN_CACHE_BYTES=str(cache_bytes),
         IMAGE_ORIGIN_HOST="127.0.0.1",
     )
@@ -424,38 +443,10 @@ def measure_avif(sources: dict[str, bytes]) -> list[dict[str, object]]:
     return rows
 
 
-# ---------------------------------------------------------------------------- main
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("corpus", nargs="?", default=str(REPO.parent / "shared" / "corpus"))
-    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
-    parser.add_argument("--wrk-seconds", type=int, default=WRK_SECONDS)
-    args = parser.parse_args()
-    corpus = Path(args.corpus).resolve()
-    names = sorted(p.name for p in corpus.iterdir() if p.suffix in (".jpg", ".png") and class_of(p.name) in CLASSES)
-    if not names:
-        print(f"no corpus images (L-/M-/S- jpg/png) in {corpus}", file=sys.stderr)
-        return 2
-    if not Path(args.wrk).exists():
-        print(f"wrk not found at {args.wrk}", file=sys.stderr)
-        return 2
-    names.sort(key=lambda n: (CLASSES.index(class_of(n)), n))
-    sources = {n: (corpus / n).read_bytes() for n in names}
-
-    harden()  # the same loaders, operation cache and malloc arenas as the server
-    started = time.monotonic()
-    print(f"image-origin bench: {len(names)} images from {corpus}; w={WIDTH}; libvips "
-          f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}; {os.cpu_count()} CPUs; "
-          f"VIPS_CONCURRENCY={os.environ.get('VIPS_CONCURRENCY', 'default')}")
-    load_start = os.getloadavg()[0]
-    if load_start > 0.5:
-        print(f"warning: 1-min load average is {load_start:.2f} before the bench; other work shares the CPUs")
-
-    summary: list[tuple[str, str, str, str]] = []
+def bench_render(args: argparse.Namespace, names: list[str], sources: dict[str, bytes], corpus: Path, tmp: Path,
+                 summary: list[tuple[str, str, str, str]]) -> None:
+    """Sections a-d, wrk, RSS, shrink-on-load and AVIF; appends their summary rows."""
     servers: list[Server] = []
-    tmp = Path(tempfile.mkdtemp(prefix="origin-bench-"))
     try:
         storage = tmp / "storage"
         storage.mkdir()
@@ -591,6 +582,321 @@ def main() -> int:
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+# ---------------------------------------------------------------------------- uploads
+
+
+def aws_test_env() -> dict[str, str | None]:
+    """Dummy credentials and a region, no instance metadata or profile files (as tests/s3.py):
+    nothing the bench or its origin does with S3 looks beyond this machine. None = unset."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": S3_REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_PROFILE": None,
+        "AWS_SESSION_TOKEN": None,
+        "AWS_ENDPOINT_URL": None,
+        "AWS_ENDPOINT_URL_S3": None,
+    }
+
+
+@contextlib.contextmanager
+def patched_environ(changes: dict[str, str | None]) -> Iterator[None]:
+    """Set (or unset, for None) environment variables for the block; the old values come back after."""
+    saved = {name: os.environ.get(name) for name in changes}
+
+    def apply(values: dict[str, str | None]) -> None:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    apply(changes)
+    try:
+        yield
+    finally:
+        apply(saved)
+
+
+def write_fsync(path: Path, data: bytes) -> None:
+    """The local floor: create the file, write every byte, fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def content_type(name: str) -> str:
+    return "image/jpeg" if name.endswith(".jpg") else "image/png"
+
+
+Put = Callable[[str, bytes], Awaitable[None]]
+
+
+class UploadRun:
+    """Corpus passes through the origin (`POST /bench-upload`, one `data` part per request)
+    and through a floor, alternately, at each concurrency; every upload gets a fresh name."""
+
+    def __init__(self, port: int, token: str, names: list[str], sources: dict[str, bytes]) -> None:
+        self.url = f"http://127.0.0.1:{port}/{UPLOAD_FOLDER}"
+        self.auth = {"Authorization": f"Bearer {token}"}
+        self.names, self.sources = names, sources
+        self.serial = 0
+
+    def items(self, tag: str) -> list[tuple[str, bytes]]:
+        """One corpus pass under names never used before (no 409)."""
+        self.serial += 1
+        return [(f"{tag}{self.serial:04d}-{name}", self.sources[name]) for name in self.names]
+
+    async def origin_put(self, session: aiohttp.ClientSession, name: str, data: bytes) -> None:
+        form = aiohttp.FormData()
+        form.add_field("data", data, filename=name, content_type="application/octet-stream")
+        async with session.post(self.url, data=form, headers=self.auth) as response:
+            body = await response.read()
+            if response.status != 201:
+                raise RuntimeError(f"POST {self.url} {name} -> {response.status}: {body[:300]!r}")
+            stored = json.loads(body)["images"][0]
+            if stored["size"] != len(data):
+                raise RuntimeError(f"POST {name}: stored {stored['size']} bytes of {len(data)}")
+
+    @staticmethod
+    async def one_pass(items: list[tuple[str, bytes]], concurrency: int, put: Put) -> float:
+        """Seconds to put every item with `concurrency` workers taking the next one as they finish."""
+        queue = iter(items)
+
+        async def worker() -> None:
+            for name, data in queue:
+                await put(name, data)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - t0
+
+    async def measure(self, floor: Put, cleanup: Callable[[], Awaitable[None]],
+                      check: Callable[[], float]) -> dict[int, dict[str, float]]:
+        """{concurrency: {origin, floor: median seconds per pass, passes}}; objects removed between
+        passes. At concurrency 1, `check` (one in-process validation pass, seconds) runs after
+        each origin/floor pair too, so its share of the upload time sees the same load."""
+        timeout = aiohttp.ClientTimeout(total=120)
+        connector = aiohttp.TCPConnector(limit=max(UPLOAD_CONCURRENCY))
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+
+            async def origin(name: str, data: bytes) -> None:
+                await self.origin_put(session, name, data)
+
+            smallest = min(self.names, key=lambda n: len(self.sources[n]))
+            for tag, put in (("w", origin), ("v", floor)):  # warm-up: connections, first write, loaders
+                await put(f"{tag}0000-{smallest}", self.sources[smallest])
+            await cleanup()
+            results = {}
+            for concurrency in UPLOAD_CONCURRENCY:
+                times: dict[str, list[float]] = {"origin": [], "floor": [], "check": []}
+                start = time.perf_counter()
+                for rep in range(UPLOAD_MAX_PASSES):
+                    order = [("origin", "o", origin), ("floor", "f", floor)]
+                    for label, tag, put in order[::-1] if rep % 2 else order:
+                        times[label].append(await self.one_pass(self.items(tag), concurrency, put))
+                    await cleanup()
+                    if concurrency == 1:
+                        times["check"].append(check())
+                    if rep + 1 >= UPLOAD_MIN_PASSES and time.perf_counter() - start > UPLOAD_BUDGET:
+                        break
+                results[concurrency] = {label: statistics.median(values) for label, values in times.items() if values}
+                results[concurrency]["passes"] = len(times["origin"])
+            return results
+
+
+async def upload_local(run: UploadRun, storage: Path, check: Callable[[], float]) -> dict[int, dict[str, float]]:
+    folder = storage / UPLOAD_FOLDER  # the folder the origin writes the uploads into
+
+    async def floor(name: str, data: bytes) -> None:
+        await asyncio.to_thread(write_fsync, folder / name, data)
+
+    def empty() -> None:
+        for entry in folder.iterdir():
+            entry.unlink()
+
+    async def cleanup() -> None:
+        await asyncio.to_thread(empty)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return await run.measure(floor, cleanup, check)
+
+
+async def upload_s3(run: UploadRun, endpoint: str, bucket: str,
+                    check: Callable[[], float]) -> dict[int, dict[str, float]]:
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    # The origin's own client settings (origin/storage/s3.py): path style, no default CRC32 trailers.
+    config = AioConfig(
+        retries={"mode": "standard", "max_attempts": 2},
+        max_pool_connections=16,
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    prefix = f"{S3_PREFIX}/{UPLOAD_FOLDER}/"
+    async with get_session().create_client("s3", region_name=S3_REGION, endpoint_url=endpoint,
+                                           config=config) as client:
+
+        async def floor(name: str, data: bytes) -> None:
+            # The PUT the origin's storage makes: create-only, sniffed content type.
+            await client.put_object(Bucket=bucket, Key=prefix + name, Body=data,
+                                    ContentType=content_type(name), IfNoneMatch="*")
+
+        async def cleanup() -> None:
+            while True:
+                listed = await client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
+                keys = [{"Key": item["Key"]} for item in listed.get("Contents", [])]
+                if not keys:
+                    return
+                await client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+        return await run.measure(floor, cleanup, check)
+
+
+def validate_pass(names: list[str], sources: dict[str, bytes]) -> Callable[[], float]:
+    """One sequential corpus pass of the upload check (sniff, markup scan, probe, full decode
+    via avg()), in-process: what the origin runs in its render pool per upload. Returns seconds."""
+    config = RenderConfig()
+    for name in names:  # warm-up: loaders
+        if name.startswith("S-"):
+            validate(sources[name], config, RenderGuard())
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        for name in names:
+            validate(sources[name], config, RenderGuard())
+        return time.perf_counter() - t0
+
+    return run
+
+
+def bench_upload(names: list[str], sources: dict[str, bytes], tmp: Path,
+                 summary: list[tuple[str, str, str, str]]) -> None:
+    """Upload throughput over HTTP (management API) on the local folder and on S3 (moto on
+    loopback, in this process), each against its raw floor; appends summary rows."""
+    pass_bytes = sum(len(sources[n]) for n in names)
+    section(f"upload throughput: POST /{UPLOAD_FOLDER} (1 file/request) vs raw write, concurrency "
+            + " and ".join(str(c) for c in UPLOAD_CONCURRENCY))
+    print(f"one pass = the {len(names)} corpus files, {pass_bytes / MB:.1f} MB (MB = 10^6 bytes); "
+          f"median of {UPLOAD_MIN_PASSES}-{UPLOAD_MAX_PASSES} passes per row, origin and floor alternated")
+    started = time.perf_counter()
+    token = "bench-" + secrets.token_hex(16)
+    check = validate_pass(names, sources)
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    servers: list[Server] = []
+    moto = None
+    with patched_environ(aws_test_env()):
+        try:
+            storage = tmp / "upload-local"
+            storage.mkdir()
+            local = start_origin("origin-upload-local", storage, 0, tmp, IMAGE_ORIGIN_TOKENS=token)
+            servers.append(local)
+            local.wait_ready()
+            results["local"] = asyncio.run(upload_local(UploadRun(local.port, token, names, sources), storage, check))
+            local.stop()
+
+            import boto3
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request log lines
+            moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            moto.start()
+            host, port = moto.get_host_and_port()
+            endpoint = f"http://{host}:{port}"
+            bucket = f"bench-{uuid.uuid4().hex[:12]}"
+            boto3.client("s3", endpoint_url=endpoint, region_name=S3_REGION).create_bucket(Bucket=bucket)
+            s3_url = f"s3://{bucket}/{S3_PREFIX}?endpoint_url={endpoint}&region={S3_REGION}"
+            s3 = start_origin("origin-upload-s3", s3_url, 0, tmp, IMAGE_ORIGIN_TOKENS=token)
+            servers.append(s3)
+            s3.wait_ready()
+            results["s3"] = asyncio.run(upload_s3(UploadRun(s3.port, token, names, sources), endpoint, bucket, check))
+        finally:
+            for server in reversed(servers):
+                server.stop()
+            if moto is not None:
+                moto.stop()
+
+    floors = {"local": "write+fsync, same folder", "s3": "put_object, same moto"}
+    print(f"{'backend':8} {'c':>2} {'origin MB/s':>11} {'files/s':>8} {'floor MB/s':>10} {'files/s':>8}"
+          f" {'origin/floor':>12} {'passes':>6}  floor")
+    for backend, rows in results.items():
+        for concurrency, row in rows.items():
+            ratio = row["floor"] / row["origin"]
+            row["ratio"] = ratio
+            print(f"{backend:8} {concurrency:>2} {pass_bytes / MB / row['origin']:>11.1f}"
+                  f" {len(names) / row['origin']:>8.1f} {pass_bytes / MB / row['floor']:>10.1f}"
+                  f" {len(names) / row['floor']:>8.1f} {ratio:>12.2f} {int(row['passes']):>6}  {floors[backend]}")
+    shares = {backend: rows[1]["check"] / rows[1]["origin"] for backend, rows in results.items() if 1 in rows}
+    check_s = statistics.median(rows[1]["check"] for rows in results.values() if 1 in rows)
+    print("origin/floor = origin MB/s over floor MB/s (1.0 = no overhead)")
+    print(f"upload check in-process (sniff, markup scan, probe, full decode), sequential, alternated with the"
+          f" c=1 passes: {check_s * 1000:.0f} ms a pass = {pass_bytes / MB / check_s:.1f} MB/s = "
+          + ", ".join(f"{share:.0%} of the {backend} c=1 upload time" for backend, share in shares.items()))
+    print(f"moto runs in this process (its threads share the GIL with the bench's client); "
+          f"section took {time.perf_counter() - started:.0f} s")
+
+    for backend, rows in results.items():
+        for concurrency, row in rows.items():
+            summary.append((f"upload {backend} c={concurrency} MB/s, files/s",
+                            f"{pass_bytes / MB / row['origin']:.1f}, {len(names) / row['origin']:.1f}", "info", "-"))
+        summary.append((f"upload {backend} origin/floor c=" + ",".join(str(c) for c in rows),
+                        ", ".join(f"{row['ratio']:.2f}" for row in rows.values()), "info", "-"))
+    summary.append(("upload check share c=1 " + ",".join(shares),
+                    ", ".join(f"{share:.0%}" for share in shares.values()), "info", "-"))
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", nargs="?", default=str(REPO.parent / "shared" / "corpus"))
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
+    parser.add_argument("--wrk-seconds", type=int, default=WRK_SECONDS)
+    parser.add_argument("--skip-upload", action="store_true", help="leave out the upload throughput section")
+    parser.add_argument("--only", choices=("render", "upload"),
+                        help="run only the render sections (a-d, wrk, RSS, shrink, AVIF) or only the upload section")
+    args = parser.parse_args()
+    corpus = Path(args.corpus).resolve()
+    names = sorted(p.name for p in corpus.iterdir() if p.suffix in (".jpg", ".png") and class_of(p.name) in CLASSES)
+    if not names:
+        print(f"no corpus images (L-/M-/S- jpg/png) in {corpus}", file=sys.stderr)
+        return 2
+    if args.only != "upload" and not Path(args.wrk).exists():
+        print(f"wrk not found at {args.wrk}", file=sys.stderr)
+        return 2
+    names.sort(key=lambda n: (CLASSES.index(class_of(n)), n))
+    sources = {n: (corpus / n).read_bytes() for n in names}
+
+    harden()  # the same loaders, operation cache and malloc arenas as the server
+    started = time.monotonic()
+    print(f"image-origin bench: {len(names)} images from {corpus}; w={WIDTH}; libvips "
+          f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}; {os.cpu_count()} CPUs; "
+          f"VIPS_CONCURRENCY={os.environ.get('VIPS_CONCURRENCY', 'default')}")
+    load_start = os.getloadavg()[0]
+    if load_start > 0.5:
+        print(f"warning: 1-min load average is {load_start:.2f} before the bench; other work shares the CPUs")
+
+    summary: list[tuple[str, str, str, str]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="origin-bench-"))
+    try:
+        if args.only in (None, "render"):
+            bench_render(args, names, sources, corpus, tmp, summary)
+        if args.only == "upload" or (args.only is None and not args.skip_upload):
+            bench_upload(names, sources, tmp, summary)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     section("summary")
