@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .cache import ByteLRU, MetadataCache
+from .cache.redis import RedisCache
 from .executor import RenderPool
 from .access import Access
 from .http.bodies import FORM_OVERHEAD
-from .http.images import ACCESS, POLICY, SERVICE, ResponsePolicy
+from .http.images import ACCESS, METRICS, POLICY, SERVICE, ResponsePolicy
 from .http.manage import setup_management
+from .http.metrics import count_requests, setup_metrics
 from .http.middlewares import error_middleware
+from .http.ready import READY_TIMEOUT
 from .http.routes import setup_routes
 from .params import OutputLimits
 from .presets import PresetError, load_presets
@@ -62,7 +65,7 @@ def create_app(settings: Settings) -> web.Application:
     """The origin as an aiohttp application. libvips is locked down before anything else."""
     harden()
     app = web.Application(
-        middlewares=[error_middleware(settings.error_cache_control, settings.cors_origin)],
+        middlewares=[count_requests, error_middleware(settings.error_cache_control, settings.cors_origin)],
         # Browsers and CDNs send long Accept and Cookie headers; aiohttp's 8 KiB default would
         # answer them with its own plain-text 400 before our JSON errors could.
         handler_args={"max_field_size": 16384},
@@ -72,7 +75,9 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[POLICY] = ResponsePolicy(settings.cache_control, settings.cors_origin)
     app[ACCESS] = access_policy(settings)
+    app[READY_TIMEOUT] = settings.ready_timeout
     app.cleanup_ctx.append(_service)
+    setup_metrics(app, settings)
     setup_management(app, settings)
     setup_routes(app)
     return app
@@ -88,6 +93,7 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
         settings.retry_after,
         settings.render_memory,
     )
+    redis = RedisCache.from_settings(settings)
     app[SERVICE] = ImageService(
         storage=storage,
         variants=ByteLRU[Image](settings.cache_bytes, settings.cache_max_entry_bytes),
@@ -95,8 +101,14 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
         pool=pool,
         config=render_config(settings),
         max_source_bytes=settings.max_source_bytes,
+        redis=redis,
+        on_render=app[METRICS].observe_render,
     )
+    if redis is not None:
+        redis.start()
     log.info("serving %s", settings.storage_url)
     yield
     pool.close()
+    if redis is not None:
+        await redis.close()
     await storage.close()

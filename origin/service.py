@@ -3,6 +3,10 @@
 Everything the HTTP layer needs to answer a GET comes from here, and nothing here
 knows about HTTP. The variant key is computed before any pixel is touched, so a
 conditional request (If-None-Match) or a cache hit never reads the source.
+
+Lookups go memory -> Redis (when configured) -> render, for source versions as for
+variants. A memory hit never waits for Redis: it only counts the response in process,
+and a variant that has just become hot is written to Redis in the background.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ import dataclasses
 import functools
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .cache import ByteLRU, MetadataCache
+from .cache.redis import RedisCache, Stored
 from .errors import ImageTooLarge, InvalidParam, NotFound
 from .executor import RenderPool
 from .formats import MIME, Accepts, sniff
 from .render import RenderConfig, describe, render
-from .singleflight import SingleFlight
+from .singleflight import ReplicaFlight, SingleFlight
 from .spec import TransformSpec, canonical
 from .storage import ObjectInfo, Storage
 
@@ -48,6 +54,8 @@ class ImageService:
         pool: RenderPool,
         config: RenderConfig,
         max_source_bytes: int,
+        redis: RedisCache | None = None,
+        on_render: Callable[[str, float], None] | None = None,
     ) -> None:
         self.storage = storage
         self.variants = variants
@@ -55,18 +63,32 @@ class ImageService:
         self.pool = pool
         self.config = config
         self.max_source_bytes = max_source_bytes
+        self.redis = redis
+        self.on_render = on_render
+        """Told (output format, seconds) after each render: the render-time histogram."""
         self.flight: SingleFlight[Image] = SingleFlight()
+        self.replicas = ReplicaFlight(redis) if redis is not None else None
 
     async def source_info(self, key: str) -> ObjectInfo:
         """The source's version; a source too large to hold in memory is refused before it is read."""
         info = self.metadata.get(key)
         if info is None:
-            info = await self.storage.head(key)
+            info = await self.redis.get_info(key) if self.redis is not None else None
+            if info is None:
+                info = await self.storage.head(key)
+                if self.redis is not None:
+                    await self.redis.put_info(info)
             self.metadata.put(info)
         if info.size > self.max_source_bytes:
             limit = self.max_source_bytes / (1024 * 1024)
             raise ImageTooLarge(f"the source is larger than {limit:g} MiB")
         return info
+
+    async def invalidate(self, key: str) -> None:
+        """Forget the source's version here and in Redis: it was replaced or removed."""
+        self.metadata.invalidate(key)
+        if self.redis is not None:
+            await self.redis.invalidate(key)
 
     async def _read(self, key: str, timings: dict[str, float]) -> tuple[bytes, ObjectInfo]:
         started = time.perf_counter()
@@ -102,33 +124,64 @@ class ImageService:
         return variant_key(key, info.etag, spec, accepts, mark_etag), info
 
     async def variant(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
-        """The transformed image for the version `variant_etag` returned: from memory, or rendered.
+        """The transformed image for the version `variant_etag` returned: from memory, Redis, or rendered.
 
         Concurrent misses for one variant share one render (X-Cache: coalesced for all but
-        the leader).
+        the leader), in this process and, through Redis, across replicas.
         """
-        cached = self.variants.get(etag)
-        if cached is not None:
-            return cached
-        image, leader = await self.flight.run(etag, lambda: self._render(key, spec, accepts, etag, info))
-        return image if leader else dataclasses.replace(image, cache="coalesced")
+        image = self.variants.get(etag)
+        if image is None:
+            image, leader = await self.flight.run(etag, lambda: self._fetch(key, spec, accepts, etag, info))
+            if not leader and image.cache == "miss":
+                image = dataclasses.replace(image, cache="coalesced")
+        if self.redis is not None and self.redis.served(image.etag, spec):
+            self.redis.admit(image.etag, _stored(image))
+        return image
+
+    async def _fetch(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
+        """The in-process leader's work: Redis, then one render across every replica."""
+        redis, replicas = self.redis, self.replicas
+        if redis is None or replicas is None:
+            return await self._render(key, spec, accepts, etag, info)
+        stored = await redis.get_variant(etag)
+        if stored is not None:
+            return self._keep(etag, stored, "redis")
+
+        async def render_and_publish() -> Image:
+            image = await self._render(key, spec, accepts, etag, info)
+            await redis.publish(image.etag, _stored(image))
+            return image
+
+        result = await replicas.run(etag, render_and_publish)
+        return self._keep(etag, result, "coalesced") if isinstance(result, Stored) else result
+
+    def _keep(self, etag: str, stored: Stored, cache: str) -> Image:
+        """A variant read from Redis, kept in memory too."""
+        image = Image(stored.body, stored.content_type, etag, stored.source, stored.negotiated, cache)
+        self._admit(etag, image)
+        return image
 
     async def _render(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
         timings: dict[str, float] = {}
         data, fresh = await self._read(key, timings)
         if fresh.etag != info.etag:
             # Replaced between HEAD and GET: key the variant by the version we rendered.
+            if self.redis is not None:
+                await self.redis.put_info(fresh)
             etag, info = await self.variant_etag(key, spec, accepts)
         mark = (await self._read(spec.mark, timings))[0] if spec.mark is not None else None
         started = time.perf_counter()
         if spec.is_json:
             body = await self.pool.run(describe, data, self.config)
-            content_type, negotiated = MIME["json"], False
+            fmt, negotiated = "json", False
         else:
             rendered = await self.pool.run(render, data, spec, accepts, self.config, mark)
-            body, content_type = rendered.body, MIME[rendered.format]
+            body, fmt = rendered.body, rendered.format
             negotiated = spec.fm is None and "format" in spec.auto
+        content_type = MIME[fmt]
         timings["render"] = time.perf_counter() - started
+        if self.on_render is not None:
+            self.on_render(fmt, timings["render"])
         image = Image(body, content_type, etag, info, negotiated=negotiated, timings=timings)
         self._admit(etag, image)
         return image
@@ -136,6 +189,10 @@ class ImageService:
     def _admit(self, cache_key: str, image: Image) -> None:
         """Cache the image in the form a hit returns, so hits copy nothing."""
         self.variants.put(cache_key, dataclasses.replace(image, cache="memory", timings={}), len(image.body))
+
+
+def _stored(image: Image) -> Stored:
+    return Stored(image.body, image.content_type, image.negotiated, image.source)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -50,6 +50,23 @@ class Settings(BaseSettings):
     cache_max_entry_bytes: int = Field(8 * MiB, ge=0)
     metadata_ttl: float = Field(5.0, ge=0, allow_inf_nan=False)
 
+    # Redis (optional: unset, nothing needs it): hot variants, shared source metadata, render
+    # locks across replicas, popularity counters. Each call has `redis_timeout`; after a failure
+    # Redis is not asked for `redis_breaker_seconds`, so a dead Redis costs no latency.
+    redis_url: str | None = None
+    redis_prefix: str = "io:"
+    redis_timeout: float = Field(0.1, gt=0, allow_inf_nan=False)
+    redis_breaker_seconds: float = Field(5.0, gt=0, allow_inf_nan=False)
+    # A variant is kept in Redis once one process has served it this many times within the window.
+    redis_hot_sightings: int = Field(2, ge=1)
+    redis_hot_window: float = Field(600.0, gt=0, allow_inf_nan=False)
+    redis_max_entry_bytes: int = Field(2 * MiB, ge=0)
+    redis_variant_ttl: float = Field(86400.0, gt=0, allow_inf_nan=False)
+    redis_metadata_ttl: float = Field(30.0, ge=0, allow_inf_nan=False)
+    redis_flush_interval: float = Field(10.0, gt=0, allow_inf_nan=False)
+    # How long a replica's render lock lasts; the others wait for its result at most this long.
+    redis_lease: float = Field(15.0, gt=0, allow_inf_nan=False)
+
     # Source limits, checked from the header before anything is decoded.
     max_source_pixels: int = Field(50_000_000, gt=0)
     max_source_side: int = Field(16384, gt=0)
@@ -83,6 +100,16 @@ class Settings(BaseSettings):
     cors_origin: str = "*"
     log_level: str = "INFO"
 
+    # Observability: Prometheus metrics at /_/metrics, never public by default. With
+    # `metrics_port`, served only there (the main port answers 404); without it, on the main
+    # port only when `metrics_token` (then required as a bearer token) or `metrics_public` is set.
+    metrics_token: str | None = None
+    metrics_public: bool = False
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    # /_/ready checks storage (and Redis) at once; one that takes longer than this is down.
+    ready_timeout: float = Field(2.0, gt=0, allow_inf_nan=False)
+
     @field_validator("storage_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -93,6 +120,20 @@ class Settings(BaseSettings):
         if parts.scheme != "file":
             raise ValueError("storage_url must be file://PATH or s3://BUCKET[/PREFIX][?endpoint_url=...]")
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # an empty IMAGE_ORIGIN_REDIS_URL means "no Redis", like an unset one
+        if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("redis_url must be redis://HOST[:PORT][/DB], rediss://... or unix://PATH")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _empty_token(cls, value: str | None) -> str | None:
+        return value or None  # an empty IMAGE_ORIGIN_METRICS_TOKEN means "no token", not the token ""
 
     @field_validator("signing_keys")
     @classmethod

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from .cache import MetadataCache
 from .errors import AlreadyExists, EmptyBody, NotFound
 from .executor import RenderPool
 from .formats import MIME, sniff
 from .render import RenderConfig, SourceInfo
 from .render.validate import validate
 from .storage import ObjectInfo, Storage
+
+Invalidate = Callable[[str], Awaitable[None]]
+"""Forget a key's cached version everywhere (ImageService.invalidate)."""
 
 log = logging.getLogger("origin.uploads")
 
@@ -78,7 +80,7 @@ async def refuse_existing(storage: Storage, keys: Sequence[str]) -> None:
         raise KeysExist(existing)
 
 
-async def remove_all(storage: Storage, metadata: MetadataCache, keys: Sequence[str]) -> None:
+async def remove_all(storage: Storage, invalidate: Invalidate, keys: Sequence[str]) -> None:
     """Remove every key, or none: 404 naming each missing one before anything is removed.
 
     The variant key includes the source's ETag, so once the version is forgotten here no
@@ -91,8 +93,11 @@ async def remove_all(storage: Storage, metadata: MetadataCache, keys: Sequence[s
     try:
         await storage.delete(keys)
     finally:
-        for key in keys:
-            metadata.invalidate(key)
+        await _forget(invalidate, keys)
+
+
+async def _forget(invalidate: Invalidate, keys: Sequence[str]) -> None:
+    await asyncio.gather(*(invalidate(key) for key in keys))
 
 
 async def _exists(storage: Storage, key: str) -> bool:
@@ -103,7 +108,7 @@ async def _exists(storage: Storage, key: str) -> bool:
     return True
 
 
-async def store_batch(storage: Storage, metadata: MetadataCache, uploads: Sequence[Upload]) -> list[Stored]:
+async def store_batch(storage: Storage, invalidate: Invalidate, uploads: Sequence[Upload]) -> list[Stored]:
     """Create every upload (create-only), or none: a failure removes what this batch stored.
 
     The writes run side by side (a batch on S3 takes about one round trip); a key another
@@ -117,21 +122,20 @@ async def store_batch(storage: Storage, metadata: MetadataCache, uploads: Sequen
             taken = [upload.key for upload, result in zip(uploads, results, strict=True) if isinstance(result, AlreadyExists)]
             raise KeysExist(taken) if taken else failures[0]
     finally:
-        for upload in uploads:
-            metadata.invalidate(upload.key)
+        await _forget(invalidate, [upload.key for upload in uploads])
     return [
         Stored(result, upload.info) for upload, result in zip(uploads, results, strict=True) if isinstance(result, ObjectInfo)
     ]
 
 
 async def store_one(
-    storage: Storage, metadata: MetadataCache, upload: Upload, *, if_match: str | None
+    storage: Storage, invalidate: Invalidate, upload: Upload, *, if_match: str | None
 ) -> Stored:
     """Create (`if_match` None: AlreadyExists when the key exists) or replace that version only."""
     try:
         info = await _put(storage, upload, create_only=if_match is None, if_match=if_match)
     finally:
-        metadata.invalidate(upload.key)
+        await invalidate(upload.key)
     return Stored(info, upload.info)
 
 

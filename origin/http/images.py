@@ -13,6 +13,7 @@ from ..errors import InvalidKey
 from ..formats import negotiate
 from ..keys import validate_key
 from ..access import Access, authorize, read_query
+from ..metrics import Metrics
 from ..service import Image, ImageService
 from . import headers as h
 from .middlewares import SECURITY_HEADERS
@@ -20,6 +21,7 @@ from .middlewares import SECURITY_HEADERS
 SERVICE = web.AppKey("service", ImageService)
 POLICY = web.AppKey("policy", "ResponsePolicy")
 ACCESS = web.AppKey("access", Access)
+METRICS = web.AppKey("metrics", Metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ def _respond(
 ) -> web.Response:
     headers = dict(_common(image.etag, image.source.last_modified, key, policy, image.negotiated))
     headers["X-Cache"] = image.cache
+    request.app[METRICS].served(image)
     headers["Server-Timing"] = h.server_timing(image.timings, image.cache)
     if download:
         headers["Content-Disposition"] = h.content_disposition(download)

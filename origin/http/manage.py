@@ -118,7 +118,7 @@ async def upload(request: web.Request) -> web.Response:
         Upload(key, file.data, await check_upload(file.data, service.pool, service.config))
         for key, file in zip(keys, files, strict=True)
     ]
-    stored = await detached(request.app, store_batch(service.storage, service.metadata, uploads))
+    stored = await detached(request.app, store_batch(service.storage, service.invalidate, uploads))
     return web.json_response({"images": [_entry(item) for item in stored]}, status=201)
 
 
@@ -133,7 +133,7 @@ async def put_image(request: web.Request) -> web.Response:
         if_match = await _current_etag(service.storage, key)
     try:
         stored = await detached(
-            request.app, store_one(service.storage, service.metadata, Upload(key, data, info), if_match=if_match)
+            request.app, store_one(service.storage, service.invalidate, Upload(key, data, info), if_match=if_match)
         )
     except AlreadyExists:
         if create_only:
@@ -150,7 +150,7 @@ async def delete_images(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     folder = _folder(request)
     keys = [_join(folder, name) for name in _names(await read_json(request))]
-    await detached(request.app, remove_all(service.storage, service.metadata, keys))
+    await detached(request.app, remove_all(service.storage, service.invalidate, keys))
     return web.json_response({"deleted": keys})
 
 

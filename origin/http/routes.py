@@ -7,6 +7,7 @@ from aiohttp import web
 from .cors import preflight
 from .health import health
 from .images import get_image
+from .ready import ready
 from .manage import delete_images, list_images, managed, put_image, upload
 
 # [\s\S]: a key with an encoded newline must reach the key validator (400), not miss the route.
@@ -15,6 +16,7 @@ KEY = r"/{key:[\s\S]+}"
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/_/health", health)
+    app.router.add_get("/_/ready", ready)
     app.router.add_get(KEY, get_image)
     app.router.add_put(KEY, managed(put_image))
     # POST and DELETE on "/" work at the root of the key space; GET / lists.
