@@ -90,11 +90,6 @@ class NotFound(OriginError):
     code = "not_found"
 
 
-class MethodNotAllowed(OriginError):
-    status = 405
-    code = "method_not_allowed"
-
-
 class AlreadyExists(OriginError):
     status = 409
     code = "already_exists"

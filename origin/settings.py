@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .signing import MIN_HMAC_KEY_BYTES
 from .storage.location import parse_s3_url
 
 DEFAULT_CONFIG = Path("config/settings.yaml")
@@ -138,8 +139,8 @@ class Settings(BaseSettings):
     @field_validator("signing_keys")
     @classmethod
     def _long_keys(cls, value: list[str]) -> list[str]:
-        if any(len(key.encode()) < 32 for key in value):
-            raise ValueError("each HMAC signing key must be at least 32 bytes")
+        if any(len(key.encode()) < MIN_HMAC_KEY_BYTES for key in value):
+            raise ValueError(f"each HMAC signing key must be at least {MIN_HMAC_KEY_BYTES} bytes")
         return value
 
     @model_validator(mode="after")
