@@ -9,7 +9,7 @@ objects at scrape time, so they cannot drift from what the pool and the cache re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -36,15 +36,20 @@ class Metrics:
         self._cache = Counter(
             "image_origin_cache", "Image responses by X-Cache outcome.", ("outcome",), registry=self.registry
         )
-        for outcome in OUTCOMES:
-            self._cache.labels(outcome)  # at 0 from the start, so rates work from the first scrape
+        # Labelled children made once: `.labels()` costs ~5 us, a tenth of a memory hit.
+        # Every outcome exists at 0 from the start, so rates work from the first scrape.
+        self._outcomes = {outcome: self._cache.labels(outcome) for outcome in OUTCOMES}
+        self._statuses: dict[tuple[str, int], Any] = {}
         self._render_seconds = Histogram(
             "image_origin_render_seconds", "Render time by output format.", ("format",), registry=self.registry
         )
         self.registry.register(_PoolCollector(service))
 
     def request(self, route: str, status: int) -> None:
-        self._requests.labels(route, str(status)).inc()
+        child = self._statuses.get((route, status))
+        if child is None:
+            child = self._statuses[(route, status)] = self._requests.labels(route, str(status))
+        child.inc()
 
     def observe_render(self, fmt: str, seconds: float) -> None:
         """One render to `fmt` (an output format name: jpg, webp, json...) that took `seconds`."""
@@ -52,7 +57,7 @@ class Metrics:
 
     def served(self, image: Image) -> None:
         """Count an image response by cache outcome (renders are timed by the service)."""
-        self._cache.labels(image.cache).inc()
+        self._outcomes[image.cache].inc()
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The registry and its content type: Prometheus' text format, or OpenMetrics if `accept` asks."""
