@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from .cache import ByteLRU, MetadataCache
 from .cache.redis import RedisCache
+from .derived import open_derived
 from .executor import RenderPool
+from .events import HandlerFactory, setup_events
 from .access import Access
 from .http.bodies import FORM_OVERHEAD
 from .http.images import ACCESS, METRICS, POLICY, SERVICE, ResponsePolicy
@@ -61,8 +64,12 @@ def access_policy(settings: Settings) -> Access:
     )
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The origin as an aiohttp application. libvips is locked down before anything else."""
+def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = None) -> web.Application:
+    """The origin as an aiohttp application. libvips is locked down before anything else.
+
+    `handler_factory` makes the in-process event handler used when there is no Redis (and so
+    no worker): without one, the origin's own uploads and deletes are not pre-rendered.
+    """
     harden()
     app = web.Application(
         middlewares=[count_requests, error_middleware(settings.error_cache_control, settings.cors_origin)],
@@ -77,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ACCESS] = access_policy(settings)
     app[READY_TIMEOUT] = settings.ready_timeout
     app.cleanup_ctx.append(_service)
+    setup_events(app, settings, handler_factory)
     setup_metrics(app, settings)
     setup_management(app, settings)
     setup_routes(app)
@@ -85,7 +93,22 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _service(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    async with open_service(settings, on_render=app[METRICS].observe_render) as service:
+        app[SERVICE] = service
+        log.info("serving %s", settings.storage_url)
+        yield
+
+
+@contextlib.asynccontextmanager
+async def open_service(
+    settings: Settings, on_render: Callable[[str, float], None] | None = None
+) -> AsyncIterator[ImageService]:
+    """The ImageService `settings` describe, with every resource it owns; closed on exit.
+
+    Shared by the origin and the worker, so both render through the same wiring.
+    """
     storage = await open_storage(settings.storage_url, settings.storage_timeout)
+    derived = await open_derived(settings)
     pool = RenderPool(
         settings.render_workers,
         settings.render_queue,
@@ -94,7 +117,7 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
         settings.render_memory,
     )
     redis = RedisCache.from_settings(settings)
-    app[SERVICE] = ImageService(
+    service = ImageService(
         storage=storage,
         variants=ByteLRU[Image](settings.cache_bytes, settings.cache_max_entry_bytes),
         metadata=MetadataCache(settings.metadata_ttl),
@@ -102,13 +125,17 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
         config=render_config(settings),
         max_source_bytes=settings.max_source_bytes,
         redis=redis,
-        on_render=app[METRICS].observe_render,
+        on_render=on_render,
+        derived=derived,
     )
     if redis is not None:
         redis.start()
-    log.info("serving %s", settings.storage_url)
-    yield
-    pool.close()
-    if redis is not None:
-        await redis.close()
-    await storage.close()
+    try:
+        yield service
+    finally:
+        pool.close()
+        if redis is not None:
+            await redis.close()
+        if derived is not None:
+            await derived.close()
+        await storage.close()

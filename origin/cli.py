@@ -1,8 +1,9 @@
-"""`image-origin serve`: the command users type (worker and warm arrive with the worker)."""
+"""`image-origin serve | worker | warm`: the commands users type (`python -m origin` / `python -m workers`)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from .presets import PresetError
 from .render import UnsafeLibvips
-from .settings import ConfigError, load_settings
+from .settings import ConfigError, Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,23 +22,34 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="listen address (default from settings: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default from settings: 8080)")
     serve.add_argument("--config", type=Path, help="settings YAML (default config/settings.yaml)")
+    worker = commands.add_parser("worker", help="consume storage events: pre-render and invalidate")
+    worker.add_argument("--config", type=Path, help="settings YAML (default config/settings.yaml)")
+    warm = commands.add_parser("warm", help="pre-render every existing original (resumable)")
+    warm.add_argument("--prefix", default="", help="only originals whose keys start with this")
+    warm.add_argument("--presets", help="comma-separated presets to render (default: those marked warm)")
+    warm.add_argument("--concurrency", type=int, help="originals in flight (default: render_workers)")
+    warm.add_argument("--state", type=Path, help="checkpoint file (default: under the data folder's _/)")
+    warm.add_argument("--config", type=Path, help="settings YAML (default config/settings.yaml)")
     args = parser.parse_args(argv)
+    if args.command == "worker":
+        return run_worker_command(args.config)
+    if args.command == "warm":
+        return run_warm_command(args)
     return run_serve(args.config, args.host, args.port)
 
 
 def run_serve(config: Path | None = None, host: str | None = None, port: int | None = None) -> int:
     overrides = {name: value for name, value in (("host", host), ("port", port)) if value is not None}
-    try:
-        settings = load_settings(config, **overrides)
-    except ConfigError as exc:
-        print(f"image-origin: {exc}", file=sys.stderr)
+    settings = _load(config, **overrides)
+    if settings is None:
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pyvips").setLevel(logging.WARNING)  # libvips' INFO chatter is per render
+    from workers.handler import in_process
+
     from .app import create_app
 
     try:
-        app = create_app(settings)
+        # Without Redis there is no worker: the origin pre-renders its own uploads in process.
+        app = create_app(settings, handler_factory=in_process)
     except PresetError as exc:
         print(f"image-origin: invalid presets: {exc}", file=sys.stderr)
         return 2
@@ -54,6 +66,51 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
         print=lambda message: logging.getLogger("origin").info(message.strip()),
     )
     return 0
+
+
+def run_worker_command(config: Path | None = None) -> int:
+    """Run the event worker until SIGTERM; 2 for a configuration it cannot run with."""
+    settings = _load(config)
+    if settings is None:
+        return 2
+    from workers.runner import WorkerError, run_worker
+
+    try:
+        asyncio.run(run_worker(settings))
+    except WorkerError as exc:
+        print(f"image-origin worker: {exc}", file=sys.stderr)
+        return 2
+    except PresetError as exc:
+        print(f"image-origin worker: invalid presets: {exc}", file=sys.stderr)
+        return 2
+    except UnsafeLibvips as exc:
+        print(f"image-origin worker: refusing to start: {exc}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def run_warm_command(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return 2
+    from workers.warm import warm_command
+
+    presets = [name.strip() for name in args.presets.split(",") if name.strip()] if args.presets else None
+    return warm_command(
+        settings, prefix=args.prefix, presets=presets, concurrency=args.concurrency, state=args.state
+    )
+
+
+def _load(config: Path | None, **overrides: object) -> Settings | None:
+    """Settings (None after printing why they are unusable), and logging set up from them."""
+    try:
+        settings = load_settings(config, **overrides)
+    except ConfigError as exc:
+        print(f"image-origin: {exc}", file=sys.stderr)
+        return None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pyvips").setLevel(logging.WARNING)  # libvips' INFO chatter is per render
+    return settings
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Everything the HTTP layer needs to answer a GET comes from here, and nothing her
 knows about HTTP. The variant key is computed before any pixel is touched, so a
 conditional request (If-None-Match) or a cache hit never reads the source.
 
-Lookups go memory -> Redis (when configured) -> render, for source versions as for
+Lookups go memory -> Redis (when configured) -> storage for source versions, and
+memory -> Redis -> derived storage (what the worker pre-rendered) -> render for
 variants. A memory hit never waits for Redis: it only counts the response in process,
 and a variant that has just become hot is written to Redis in the background.
 """
@@ -14,19 +15,23 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .cache import ByteLRU, MetadataCache
 from .cache.redis import RedisCache, Stored
-from .errors import ImageTooLarge, InvalidParam, NotFound
+from .derived import DerivedStore
+from .errors import ImageTooLarge, InvalidParam, NotFound, OriginError
 from .executor import RenderPool
 from .formats import MIME, Accepts, sniff
 from .render import RenderConfig, describe, render
 from .singleflight import ReplicaFlight, SingleFlight
 from .spec import TransformSpec, canonical
 from .storage import ObjectInfo, Storage
+
+log = logging.getLogger("origin.service")
 
 PIPELINE_VERSION = "1"
 """Bump when rendering changes what bytes a spec produces, so old variants are not served."""
@@ -56,6 +61,7 @@ class ImageService:
         max_source_bytes: int,
         redis: RedisCache | None = None,
         on_render: Callable[[str, float], None] | None = None,
+        derived: DerivedStore | None = None,
     ) -> None:
         self.storage = storage
         self.variants = variants
@@ -66,6 +72,7 @@ class ImageService:
         self.redis = redis
         self.on_render = on_render
         """Told (output format, seconds) after each render: the render-time histogram."""
+        self.derived = derived
         self.flight: SingleFlight[Image] = SingleFlight()
         self.replicas = ReplicaFlight(redis) if redis is not None else None
 
@@ -139,13 +146,17 @@ class ImageService:
         return image
 
     async def _fetch(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
-        """The in-process leader's work: Redis, then one render across every replica."""
+        """The in-process leader's work: Redis, derived storage, then one render across every replica."""
         redis, replicas = self.redis, self.replicas
+        if redis is not None:
+            stored = await redis.get_variant(etag)
+            if stored is not None:
+                return self._keep(etag, stored, "redis")
+        found = await self._derived(key, spec, etag, info)
+        if found is not None:
+            return found
         if redis is None or replicas is None:
             return await self._render(key, spec, accepts, etag, info)
-        stored = await redis.get_variant(etag)
-        if stored is not None:
-            return self._keep(etag, stored, "redis")
 
         async def render_and_publish() -> Image:
             image = await self._render(key, spec, accepts, etag, info)
@@ -154,6 +165,29 @@ class ImageService:
 
         result = await replicas.run(etag, render_and_publish)
         return self._keep(etag, result, "coalesced") if isinstance(result, Stored) else result
+
+    async def _derived(self, key: str, spec: TransformSpec, etag: str, info: ObjectInfo) -> Image | None:
+        """The worker's pre-render, if any: one GET; a failure is logged and read as a miss."""
+        if self.derived is None or spec.is_json:
+            return None
+        started = time.perf_counter()
+        try:
+            found = await self.derived.get(key, etag)
+        except OriginError as exc:
+            log.warning("derived storage failed for %r (%s); rendering instead", key, exc.message)
+            return None
+        if found is None:
+            return None
+        body, content_type = found
+        negotiated = spec.fm is None and "format" in spec.auto
+        image = Image(body, content_type, etag, info, negotiated, "derived", {"derived": time.perf_counter() - started})
+        self._admit(etag, image)
+        return image
+
+    async def render(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
+        """A fresh render of the version `variant_etag` returned, with no cache consulted: the
+        worker's pre-render. Its `etag` names the version actually rendered (see `_render`)."""
+        return await self._render(key, spec, accepts, etag, info)
 
     def _keep(self, etag: str, stored: Stored, cache: str) -> Image:
         """A variant read from Redis, kept in memory too."""

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     storage_url: str = "file://./data"
     storage_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
+    # Pre-rendered variants (origin/derived.py). Unset: the data folder's `_/derived` when
+    # originals are local, none on S3 (give a second bucket or an un-notified prefix); "none": off.
+    derived_storage_url: str | None = None
 
     # Management API: bearer tokens (comma-separated in the environment). With none
     # configured, a token is generated at first start under the data folder's `_/`.
@@ -101,6 +104,18 @@ class Settings(BaseSettings):
     cors_origin: str = "*"
     log_level: str = "INFO"
 
+    # Worker: on each upload, render the presets marked `warm: true` and this many of the most
+    # requested specs (today's and yesterday's Redis popularity counts; none without Redis).
+    warm_popular: int = Field(10, ge=0)
+    # CDN purge after an upload or delete (workers/purge.py): CloudFront invalidation of
+    # `/{key}` and `/{key}*`; Cloudflare purge by Cache-Tag, or by URL prefix `{host}/{key}`
+    # when `cloudflare_purge_host` is set (e.g. img.example.com).
+    cloudfront_distribution_id: str | None = None
+    cloudflare_zone_id: str | None = None
+    cloudflare_api_token: str | None = None
+    cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_purge_host: str | None = None
+
     # Observability: Prometheus metrics at /_/metrics, never public by default. With
     # `metrics_port`, served only there (the main port answers 404); without it, on the main
     # port only when `metrics_token` (then required as a bearer token) or `metrics_public` is set.
@@ -111,16 +126,41 @@ class Settings(BaseSettings):
     # /_/ready checks storage (and Redis) at once; one that takes longer than this is down.
     ready_timeout: float = Field(2.0, gt=0, allow_inf_nan=False)
 
+    # Events in (workers/sources/): S3 notifications from an SQS queue (AWS; region and
+    # credentials from the standard AWS environment, endpoint from AWS_ENDPOINT_URL_SQS or
+    # `sqs_endpoint_url`), pushed to the worker's webhook (MinIO, Ceph RGW; queued in Redis),
+    # and the origin's own writes (the Redis stream, or an in-process queue without Redis).
+    sqs_queue_url: str | None = None
+    sqs_endpoint_url: str | None = None
+    sqs_wait_seconds: int = Field(20, ge=0, le=20)
+    worker_host: str = "127.0.0.1"
+    worker_port: int | None = Field(None, ge=0, le=65535)
+    # Bearer tokens the webhook accepts (comma-separated in the environment); default `tokens`.
+    worker_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    worker_max_body_bytes: int = Field(1 * MiB, gt=0)
+    worker_concurrency: int = Field(4, ge=1)
+    worker_redis_timeout: float = Field(5.0, gt=0, allow_inf_nan=False)
+    # A failed event is retried after `events_retry_base` seconds, doubling up to the cap
+    # (SQS), or once no consumer has touched it for `events_claim_idle` (Redis stream); after
+    # `events_max_deliveries` deliveries it is logged and dropped (left to an SQS DLQ if any).
+    events_max_deliveries: int = Field(5, ge=1)
+    events_retry_base: float = Field(10.0, ge=0, le=43200, allow_inf_nan=False)
+    events_retry_cap: float = Field(900.0, ge=0, le=43200, allow_inf_nan=False)
+    events_claim_idle: float = Field(120.0, gt=0, allow_inf_nan=False)
+    events_stream_maxlen: int = Field(100_000, gt=0)
+    events_queue_size: int = Field(1000, gt=0)
+
     @field_validator("storage_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme == "s3":
-            parse_s3_url(value)  # raises ValueError naming the problem
-            return value
-        if parts.scheme != "file":
-            raise ValueError("storage_url must be file://PATH or s3://BUCKET[/PREFIX][?endpoint_url=...]")
-        return value
+        return _storage_url(value)
+
+    @field_validator("derived_storage_url")
+    @classmethod
+    def _derived_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # an empty IMAGE_ORIGIN_DERIVED_STORAGE_URL means the default, like an unset one
+        return value if value == "none" else _storage_url(value)
 
     @field_validator("redis_url")
     @classmethod
@@ -143,13 +183,29 @@ class Settings(BaseSettings):
             raise ValueError(f"each HMAC signing key must be at least {MIN_HMAC_KEY_BYTES} bytes")
         return value
 
+    @field_validator("cloudfront_distribution_id", "cloudflare_zone_id", "cloudflare_api_token", "cloudflare_purge_host")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _cloudflare_has_token(self) -> Settings:
+        if self.cloudflare_zone_id and not self.cloudflare_api_token:
+            raise ValueError("cloudflare_zone_id is set but cloudflare_api_token is not")
+        return self
+
     @model_validator(mode="after")
     def _signing_has_keys(self) -> Settings:
         if self.require_signature and not (self.signing_keys or self.imgix_tokens):
             raise ValueError("require_signature is on but no signing_keys or imgix_tokens are set")
         return self
 
-    @field_validator("tokens", "manage_cors_origins", "signing_keys", "imgix_tokens", mode="before")
+    @field_validator("sqs_queue_url", "sqs_endpoint_url")
+    @classmethod
+    def _empty_url_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("tokens", "manage_cors_origins", "signing_keys", "imgix_tokens", "worker_tokens", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -174,6 +230,16 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Command-line flags (init), then the environment, then the YAML file.
         return (init_settings, env_settings, _YamlValues(settings_cls))
+
+
+def _storage_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme == "s3":
+        parse_s3_url(value)  # raises ValueError naming the problem
+        return value
+    if parts.scheme != "file":
+        raise ValueError("must be file://PATH or s3://BUCKET[/PREFIX][?endpoint_url=...]")
+    return value
 
 
 class _YamlValues(PydanticBaseSettingsSource):

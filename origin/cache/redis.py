@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -227,7 +227,7 @@ class RedisCache:
         for name, count in pending.items():
             # `dl` names the download, not the bytes: the same render whatever it says.
             totals[canonical(dataclasses.replace(specs[name], dl=None))] += count
-        day = f"{self.prefix}pop:{datetime.now(UTC):%Y%m%d}"
+        day = self._day(datetime.now(UTC))
 
         async def write() -> None:
             async with self.client.pipeline(transaction=False) as pipe:
@@ -237,6 +237,28 @@ class RedisCache:
                 await pipe.execute()
 
         await self._write(write)
+
+    async def popular(self, count: int, days: int = 2) -> list[str]:
+        """The `count` canonical specs served most over the last `days` UTC days, most first.
+
+        For the worker's pre-render. The days are summed in Redis into a scratch key that
+        lives only inside the transaction, so only `count` strings cross the network.
+        """
+        if count <= 0:
+            return []
+        today = datetime.now(UTC)
+        sets = [self._day(today - timedelta(days=back)) for back in range(days)]
+        scratch = f"{self.prefix}pop:top:{secrets.token_hex(8)}"
+
+        async def top() -> list[str]:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.zunionstore(scratch, sets)
+                pipe.zrevrange(scratch, 0, count - 1)
+                pipe.delete(scratch)
+                _, names, _ = await pipe.execute()
+            return [name.decode() for name in names]
+
+        return await self._call(top, [])
 
     async def close(self) -> None:
         """Stop flushing, finish the writes in flight, flush once more, close the pool."""
@@ -282,6 +304,10 @@ class RedisCache:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _day(self, moment: datetime) -> str:
+        """One UTC day's popularity set: canonical spec -> responses served."""
+        return f"{self.prefix}pop:{moment:%Y%m%d}"
 
     def _variant(self, name: str) -> str:
         return f"{self.prefix}v:{name}"

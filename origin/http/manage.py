@@ -3,7 +3,8 @@
 Handlers are thin: `bodies` reads the request within its limits, `uploads` validates and
 stores (all or none), storage enforces the conditions. Every route here is wrapped by
 `managed`: CORS for the listed origins only, the bearer token checked before the body
-is read, and answers (errors included) that no cache keeps.
+is read, and answers (errors included) that no cache keeps. A write or delete that
+succeeded is announced as storage events (origin/events.py), from inside its own task.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..errors import (
     PreconditionFailed,
     UnknownParam,
 )
+from ..events import EMITTER, announced, created, removed
 from ..formats import MIME
 from ..keys import validate_key
 from ..settings import Settings
@@ -118,7 +120,8 @@ async def upload(request: web.Request) -> web.Response:
         Upload(key, file.data, await check_upload(file.data, service.pool, service.config))
         for key, file in zip(keys, files, strict=True)
     ]
-    stored = await detached(request.app, store_batch(service.storage, service.invalidate, uploads))
+    work = store_batch(service.storage, service.invalidate, uploads)
+    stored = await detached(request.app, announced(request.app[EMITTER], work, lambda done: [created(s.object) for s in done]))
     return web.json_response({"images": [_entry(item) for item in stored]}, status=201)
 
 
@@ -132,9 +135,8 @@ async def put_image(request: web.Request) -> web.Response:
     if if_match == "*":
         if_match = await _current_etag(service.storage, key)
     try:
-        stored = await detached(
-            request.app, store_one(service.storage, service.invalidate, Upload(key, data, info), if_match=if_match)
-        )
+        work = store_one(service.storage, service.invalidate, Upload(key, data, info), if_match=if_match)
+        stored = await detached(request.app, announced(request.app[EMITTER], work, lambda done: [created(done.object)]))
     except AlreadyExists:
         if create_only:
             raise PreconditionFailed(f"an image exists at key {key!r}") from None
@@ -150,7 +152,8 @@ async def delete_images(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     folder = _folder(request)
     keys = [_join(folder, name) for name in _names(await read_json(request))]
-    await detached(request.app, remove_all(service.storage, service.invalidate, keys))
+    work = remove_all(service.storage, service.invalidate, keys)
+    await detached(request.app, announced(request.app[EMITTER], work, lambda _: [removed(key) for key in keys]))
     return web.json_response({"deleted": keys})
 
 
