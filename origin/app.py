@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from .access import Access
 from .cache import ByteLRU, MetadataCache
 from .cache.redis import RedisCache
 from .derived import open_derived
-from .executor import RenderPool
 from .events import HandlerFactory, setup_events
-from .access import Access
+from .executor import RenderPool
 from .http.bodies import FORM_OVERHEAD
 from .http.images import ACCESS, METRICS, POLICY, SERVICE, ResponsePolicy
 from .http.manage import setup_management

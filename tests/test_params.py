@@ -12,8 +12,10 @@ from origin.errors import DuplicateParam, InvalidKey, InvalidParam, OriginError,
 from origin.params import OutputLimits, parse_query
 from origin.spec import TransformSpec, canonical
 
+DEFAULT_LIMITS = OutputLimits()
 
-def parse(query: str, limits: OutputLimits = OutputLimits()) -> TransformSpec:
+
+def parse(query: str, limits: OutputLimits = DEFAULT_LIMITS) -> TransformSpec:
     return parse_query(parse_qsl(query, keep_blank_values=True), limits)
 
 

@@ -12,14 +12,14 @@ import time
 import zlib
 from urllib.parse import parse_qsl
 
-import pyvips
 import pytest
+import pyvips
 
 from origin.errors import CorruptImage, ImageTooLarge, InvalidParam, RenderTimeout, TooManyFrames, UnsupportedMedia
 from origin.formats import Accepts, negotiate, sniff
 from origin.geometry import plan
 from origin.params import parse_query
-from origin.render import RenderConfig, RenderGuard, Rendered, describe, harden, probe, render
+from origin.render import RenderConfig, Rendered, RenderGuard, describe, harden, probe, render
 from origin.render.pipeline import jpeg_shrink
 from tests.images import BLUE, GREEN, RED, WHITE, close, decode, flat, jpeg, magic, pixel, png, quadrants
 

@@ -19,7 +19,16 @@ from typing import Any
 
 import pytest
 
-from origin.errors import AlreadyExists, InvalidCursor, InvalidKey, KeyConflict, NotFound, PreconditionFailed, StorageError, StorageTimeout
+from origin.errors import (
+    AlreadyExists,
+    InvalidCursor,
+    InvalidKey,
+    KeyConflict,
+    NotFound,
+    PreconditionFailed,
+    StorageError,
+    StorageTimeout,
+)
 from origin.storage import ObjectInfo, Storage, open_storage
 from origin.storage.cursor import encode_cursor
 
@@ -136,7 +145,7 @@ async def test_concurrent_creates_of_one_key(backend: Backend) -> None:
     results = await asyncio.gather(
         *(put(backend.storage, "race.png", image(tag), if_none_match=True) for tag in tags), return_exceptions=True
     )
-    winners = [(tag, r) for tag, r in zip(tags, results) if isinstance(r, ObjectInfo)]
+    winners = [(tag, r) for tag, r in zip(tags, results, strict=True) if isinstance(r, ObjectInfo)]
     assert len(winners) == 1, results
     assert all(isinstance(r, AlreadyExists) for r in results if not isinstance(r, ObjectInfo)), results
     data, info = await backend.storage.get("race.png")

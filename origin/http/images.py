@@ -9,10 +9,10 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from ..access import Access, authorize, read_query
 from ..errors import InvalidKey
 from ..formats import negotiate
 from ..keys import validate_key
-from ..access import Access, authorize, read_query
 from ..metrics import Metrics
 from ..service import Image, ImageService
 from . import headers as h

@@ -36,7 +36,17 @@ from ..formats import MIME
 from ..keys import validate_key
 from ..settings import Settings
 from ..storage import ObjectInfo, Storage
-from ..uploads import KeysExist, KeysMissing, Stored, Upload, check_upload, refuse_existing, remove_all, store_batch, store_one
+from ..uploads import (
+    KeysExist,
+    KeysMissing,
+    Stored,
+    Upload,
+    check_upload,
+    refuse_existing,
+    remove_all,
+    store_batch,
+    store_one,
+)
 from .auth import TOKENS, management_tokens
 from .bodies import read_body, read_files, read_json
 from .cors import MANAGE_CORS, ManageCors

@@ -7,8 +7,8 @@ from aiohttp import web
 from .cors import preflight
 from .health import health
 from .images import get_image
-from .ready import ready
 from .manage import delete_images, list_images, managed, put_image, upload
+from .ready import ready
 
 # [\s\S]: a key with an encoded newline must reach the key validator (400), not miss the route.
 KEY = r"/{key:[\s\S]+}"

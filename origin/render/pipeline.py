@@ -22,9 +22,9 @@ from ..formats import Accepts, output_format
 from ..geometry import Plan, plan
 from ..spec import Color, TransformSpec
 from . import effects, watermark
+from .budget import estimate
 from .config import RenderConfig
 from .encode import encode, supports_alpha
-from .budget import estimate
 from .guard import RenderGuard
 from .probe import SourceInfo, check_frames, probe
 

@@ -41,7 +41,15 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
-from ..errors import AlreadyExists, InvalidKey, KeyConflict, NotFound, PreconditionFailed, StorageError, UnsupportedMedia
+from ..errors import (
+    AlreadyExists,
+    InvalidKey,
+    KeyConflict,
+    NotFound,
+    PreconditionFailed,
+    StorageError,
+    UnsupportedMedia,
+)
 from ..formats import MIME, sniff
 from ..keys import RESERVED_PREFIX, validate_key
 from .base import ObjectInfo, Page
