@@ -50,12 +50,8 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
     try:
         # Without Redis there is no worker: the origin pre-renders its own uploads in process.
         app = create_app(settings, handler_factory=in_process)
-    except PresetError as exc:
-        print(f"image-origin: invalid presets: {exc}", file=sys.stderr)
-        return 2
-    except UnsafeLibvips as exc:
-        print(f"image-origin: refusing to start: {exc}", file=sys.stderr)
-        return 3
+    except (PresetError, UnsafeLibvips) as exc:
+        return _refused("image-origin", exc)
     # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups.
     web.run_app(
         app,
@@ -77,16 +73,19 @@ def run_worker_command(config: Path | None = None) -> int:
 
     try:
         asyncio.run(run_worker(settings))
-    except WorkerError as exc:
-        print(f"image-origin worker: {exc}", file=sys.stderr)
-        return 2
-    except PresetError as exc:
-        print(f"image-origin worker: invalid presets: {exc}", file=sys.stderr)
-        return 2
-    except UnsafeLibvips as exc:
-        print(f"image-origin worker: refusing to start: {exc}", file=sys.stderr)
-        return 3
+    except (WorkerError, PresetError, UnsafeLibvips) as exc:
+        return _refused("image-origin worker", exc)
     return 0
+
+
+def _refused(prog: str, exc: Exception) -> int:
+    """Say why the process cannot run; exit 3 for an unsafe libvips, 2 for a configuration."""
+    if isinstance(exc, UnsafeLibvips):
+        print(f"{prog}: refusing to start: {exc}", file=sys.stderr)
+        return 3
+    reason = "invalid presets: " if isinstance(exc, PresetError) else ""
+    print(f"{prog}: {reason}{exc}", file=sys.stderr)
+    return 2
 
 
 def run_warm_command(args: argparse.Namespace) -> int:

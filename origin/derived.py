@@ -53,16 +53,6 @@ class DerivedStore:
         content_type = info.content_type if info.content_type in _SERVED_TYPES else _sniffed(data)
         return (data, content_type) if content_type else None
 
-    async def has(self, key: str, variant: str) -> bool:
-        path = self.path(key, variant)
-        if path is None:
-            return False
-        try:
-            await self.storage.head(path)
-        except NotFound:
-            return False
-        return True
-
     async def put(self, key: str, variant: str, body: bytes, content_type: str) -> bool:
         """Store a variant (replacing any: same name, same bytes); False when its name is too long."""
         path = self.path(key, variant)
