@@ -301,8 +301,17 @@ def write_wrk_script(names: list[str], path: Path) -> Path:
 
 
 def run_wrk(wrk: str, port: int, script: Path, connections: int, seconds: int) -> dict[str, float]:
-    cmd = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script),
-           f"http://127.0.0.1:{port}/"]
+    cmd = [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     match = re.search(r"^BENCH (.*)$", out.stdout, re.M)
     if not match:
@@ -377,23 +386,27 @@ def paired_cpu(fns: list[Callable[[], object]], reps: int, budget: float) -> lis
     cpus: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
     for _ in range(reps):
-        for fn, wall, cpu in zip(fns, walls, cpus):
+        for fn, wall, cpu in zip(fns, walls, cpus, strict=True):
             t0, c0 = time.perf_counter(), time.process_time()
             fn()
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - t0)
         if time.perf_counter() - start > budget:
             break
-    return [(statistics.median(w) * 1000, statistics.median(c) * 1000) for w, c in zip(walls, cpus)]
+    return [(statistics.median(w) * 1000, statistics.median(c) * 1000) for w, c in zip(walls, cpus, strict=True)]
 
 
 def print_latency_tables(names, a, b, b_render, c, d, sizes) -> dict[str, dict[str, float]]:
-    print(f"{'image':28} {'a floor':>8} {'b cold':>8} {'b.render':>8} {'c hit':>7} {'d bare':>7}"
-          f" {'b/a':>6} {'c/d':>6} {'out KB':>7}")
+    print(
+        f"{'image':28} {'a floor':>8} {'b cold':>8} {'b.render':>8} {'c hit':>7} {'d bare':>7}"
+        f" {'b/a':>6} {'c/d':>6} {'out KB':>7}"
+    )
     for name in names:
-        print(f"{name:28} {fmt_ms(a[name]):>8} {fmt_ms(b[name]):>8} {fmt_ms(b_render[name]):>8}"
-              f" {c[name]:>7.2f} {d[name]:>7.2f} {b[name] / a[name]:>6.2f} {c[name] / d[name]:>6.2f}"
-              f" {sizes[name] / 1024:>7.1f}")
+        print(
+            f"{name:28} {fmt_ms(a[name]):>8} {fmt_ms(b[name]):>8} {fmt_ms(b_render[name]):>8}"
+            f" {c[name]:>7.2f} {d[name]:>7.2f} {b[name] / a[name]:>6.2f} {c[name] / d[name]:>6.2f}"
+            f" {sizes[name] / 1024:>7.1f}"
+        )
     print("\nper class (median of per-image medians; ratios = median of per-image ratios):")
     print(f"{'class':6} {'n':>2} {'a floor':>8} {'b cold':>8} {'c hit':>7} {'d bare':>7} {'b/a':>6} {'c/d':>6}")
     per_class = {}
@@ -410,8 +423,10 @@ def print_latency_tables(names, a, b, b_render, c, d, sizes) -> dict[str, dict[s
             "c/d": statistics.median(c[n] / d[n] for n in members),
         }
         per_class[cls] = row
-        print(f"{cls:6} {len(members):>2} {fmt_ms(row['a']):>8} {fmt_ms(row['b']):>8} {row['c']:>7.2f}"
-              f" {row['d']:>7.2f} {row['b/a']:>6.2f} {row['c/d']:>6.2f}")
+        print(
+            f"{cls:6} {len(members):>2} {fmt_ms(row['a']):>8} {fmt_ms(row['b']):>8} {row['c']:>7.2f}"
+            f" {row['d']:>7.2f} {row['b/a']:>6.2f} {row['c/d']:>6.2f}"
+        )
     return per_class
 
 
@@ -441,8 +456,9 @@ def measure_shrink(sources: dict[str, bytes], tmp: Path) -> list[dict[str, float
             image = pyvips.Image.new_from_buffer(data, "", access="sequential")
             return floor_encode(image.resize(WIDTH / image.width), "jpg")
 
-        naive_ms, origin_ms, full_ms, prog_ms = paired([naive, origin, full_decode, origin_progressive],
-                                                       SHRINK_REPS, SHRINK_BUDGET)
+        naive_ms, origin_ms, full_ms, prog_ms = paired(
+            [naive, origin, full_decode, origin_progressive], SHRINK_REPS, SHRINK_BUDGET
+        )
         rows.append({"name": name, "naive": naive_ms, "origin": origin_ms, "full": full_ms, "prog": prog_ms})
     return rows
 
@@ -463,16 +479,24 @@ def measure_avif(sources: dict[str, bytes]) -> list[dict[str, object]]:
         encoders = [webp] + [avif(e) for e in AVIF_EFFORTS]
         timings = paired_cpu(encoders, AVIF_REPS, AVIF_BUDGET)
         sizes = [len(fn()) for fn in encoders]
-        rows.append({
-            "name": name,
-            "webp": (*timings[0], sizes[0]),
-            "avif": {e: (*timings[i + 1], sizes[i + 1]) for i, e in enumerate(AVIF_EFFORTS)},
-        })
+        rows.append(
+            {
+                "name": name,
+                "webp": (*timings[0], sizes[0]),
+                "avif": {e: (*timings[i + 1], sizes[i + 1]) for i, e in enumerate(AVIF_EFFORTS)},
+            }
+        )
     return rows
 
 
-def bench_render(args: argparse.Namespace, names: list[str], sources: dict[str, bytes], corpus: Path, tmp: Path,
-                 summary: list[tuple[str, str, str, str]]) -> None:
+def bench_render(
+    args: argparse.Namespace,
+    names: list[str],
+    sources: dict[str, bytes],
+    corpus: Path,
+    tmp: Path,
+    summary: list[tuple[str, str, str, str]],
+) -> None:
     """Sections a-d, wrk, RSS, shrink-on-load and AVIF; appends their summary rows."""
     servers: list[Server] = []
     try:
@@ -507,8 +531,9 @@ def bench_render(args: argparse.Namespace, names: list[str], sources: dict[str, 
         print("a and b are timed alternately per image (so are c and d): background load hits both alike")
         a, b, c, d = {}, {}, {}, {}
         for name in names:
-            a[name], b[name] = paired([floor_work(sources[name], name), lambda n=name: cold_get(n)],
-                                      COLD_REPS, COLD_BUDGET)
+            a[name], b[name] = paired(
+                [floor_work(sources[name], name), lambda n=name: cold_get(n)], COLD_REPS, COLD_BUDGET
+            )
             c[name], d[name] = paired([lambda n=name: hit_get(n), lambda n=name: bare_get(n)], HIT_REPS, HIT_BUDGET)
         b_render = {n: cold_get.render_ms(n) for n in names}
         sizes = cold_get.sizes
@@ -518,8 +543,10 @@ def bench_render(args: argparse.Namespace, names: list[str], sources: dict[str, 
         if mismatched:
             print(f"note: cold and hit bodies differ in size for {mismatched}")
         per_class = print_latency_tables(names, a, b, b_render, c, d, sizes)
-        print("b.render = the origin's own Server-Timing render (pool queue + render + encode);"
-              " b - b.render = HTTP + storage read + keys.")
+        print(
+            "b.render = the origin's own Server-Timing render (pool queue + render + encode);"
+            " b - b.render = HTTP + storage read + keys."
+        )
 
         section(f"wrk throughput ({args.wrk_seconds} s each, -t1, corpus mix, w={WIDTH})")
         script = write_wrk_script(names, tmp / "rotate.lua")
@@ -536,29 +563,45 @@ def bench_render(args: argparse.Namespace, names: list[str], sources: dict[str, 
         hit_c8 = run_wrk(args.wrk, hit.port, script, 8, args.wrk_seconds)
         bare_c8 = run_wrk(args.wrk, bare.port, script, 8, args.wrk_seconds)
         print(f"{'run':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'requests':>9} {'errors':>7}")
-        for label, r in (("cold c=1", cold_c1), ("cold c=8", cold_c8), ("hit  c=8 (c)", hit_c8),
-                         ("bare c=8 (d)", bare_c8)):
-            print(f"{label:22} {r['rps']:>9.1f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f}"
-                  f" {r['max_us'] / 1000:>8.1f} {int(r['requests']):>9} {int(r['errors']):>7}")
+        for label, r in (
+            ("cold c=1", cold_c1),
+            ("cold c=8", cold_c8),
+            ("hit  c=8 (c)", hit_c8),
+            ("bare c=8 (d)", bare_c8),
+        ):
+            print(
+                f"{label:22} {r['rps']:>9.1f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f}"
+                f" {r['max_us'] / 1000:>8.1f} {int(r['requests']):>9} {int(r['errors']):>7}"
+            )
         hit_ratio = hit_c8["rps"] / bare_c8["rps"]
         seq_cold_total = sum(a[n] for n in names)
-        print(f"hit/bare req/s = {hit_ratio:.2f}; cold c=8 vs c=1 = {cold_c8['rps'] / cold_c1['rps']:.2f}x; "
-              f"one corpus pass at the floor (sum of a) = {seq_cold_total:.0f} ms = {1000 * len(names) / seq_cold_total:.1f} req/s serial")
-        print(f"cold server RSS: idle {idle_rss:.0f} MiB; peak during c=8 "
-              f"{'VmHWM (reset before run)' if hwm_reset else 'max(VmHWM, sampled VmRSS)'} = {peak_mib:.0f} MiB"
-              f" (sampled VmRSS max {sampled_kib / 1024:.0f} MiB); after run VmRSS "
-              f"{(proc_status_kib(cold.pid, 'VmRSS') or 0) / 1024:.0f} MiB")
+        print(
+            f"hit/bare req/s = {hit_ratio:.2f}; cold c=8 vs c=1 = {cold_c8['rps'] / cold_c1['rps']:.2f}x; "
+            f"one corpus pass at the floor (sum of a) = {seq_cold_total:.0f} ms = {1000 * len(names) / seq_cold_total:.1f} req/s serial"
+        )
+        print(
+            f"cold server RSS: idle {idle_rss:.0f} MiB; peak during c=8 "
+            f"{'VmHWM (reset before run)' if hwm_reset else 'max(VmHWM, sampled VmRSS)'} = {peak_mib:.0f} MiB"
+            f" (sampled VmRSS max {sampled_kib / 1024:.0f} MiB); after run VmRSS "
+            f"{(proc_status_kib(cold.pid, 'VmRSS') or 0) / 1024:.0f} MiB"
+        )
 
         section("shrink-on-load on large BASELINE JPEGs (re-saved Q90, interlace=False), in-process")
         shrink = measure_shrink(sources, tmp)
-        print(f"{'image':24} {'naive thumb':>11} {'origin':>8} {'orig/naive':>10} {'no-shrink':>9} {'origin(prog src)':>16}")
+        print(
+            f"{'image':24} {'naive thumb':>11} {'origin':>8} {'orig/naive':>10} {'no-shrink':>9} {'origin(prog src)':>16}"
+        )
         for row in shrink:
-            print(f"{row['name']:24} {fmt_ms(row['naive']):>11} {fmt_ms(row['origin']):>8}"
-                  f" {row['origin'] / row['naive']:>10.2f} {fmt_ms(row['full']):>9} {fmt_ms(row['prog']):>16}")
+            print(
+                f"{row['name']:24} {fmt_ms(row['naive']):>11} {fmt_ms(row['origin']):>8}"
+                f" {row['origin'] / row['naive']:>10.2f} {fmt_ms(row['full']):>9} {fmt_ms(row['prog']):>16}"
+            )
         shrink_ratio = geomean([r["origin"] / r["naive"] for r in shrink]) if shrink else float("nan")
-        print(f"geomean origin/naive = {shrink_ratio:.2f}; no-shrink/origin = "
-              f"{geomean([r['full'] / r['origin'] for r in shrink]):.1f}x; progressive/baseline (origin) = "
-              f"{geomean([r['prog'] / r['origin'] for r in shrink]):.1f}x")
+        print(
+            f"geomean origin/naive = {shrink_ratio:.2f}; no-shrink/origin = "
+            f"{geomean([r['full'] / r['origin'] for r in shrink]):.1f}x; progressive/baseline (origin) = "
+            f"{geomean([r['prog'] / r['origin'] for r in shrink]):.1f}x"
+        )
 
         section(f"AVIF effort vs WebP (effort 4), Q75, {WIDTH} px, encode only, in-process")
         avif = measure_avif(sources)
@@ -567,7 +610,9 @@ def bench_render(args: argparse.Namespace, names: list[str], sources: dict[str, 
         print(f"{'image':22} {'webp ms':>7} {'cpu ms':>6} {'KB':>5}{head}")
         for row in avif:
             wall0, cpu0, size0 = row["webp"]
-            cells = "".join(f" {w / wall0:>5.1f}/{c / cpu0:>4.1f}/{z / size0:<5.2f}" for w, c, z in row["avif"].values())
+            cells = "".join(
+                f" {w / wall0:>5.1f}/{c / cpu0:>4.1f}/{z / size0:<5.2f}" for w, c, z in row["avif"].values()
+            )
             print(f"{row['name']:22} {fmt_ms(wall0):>7} {fmt_ms(cpu0):>6} {size0 / 1024:>5.1f}{cells}")
         avif_time = {e: geomean([r["avif"][e][0] / r["webp"][0] for r in avif]) for e in AVIF_EFFORTS}
         avif_cpu = {e: geomean([r["avif"][e][1] / r["webp"][1] for r in avif]) for e in AVIF_EFFORTS}
@@ -575,10 +620,14 @@ def bench_render(args: argparse.Namespace, names: list[str], sources: dict[str, 
         avif_ms = {e: statistics.median(r["avif"][e][0] for r in avif) for e in AVIF_EFFORTS}
         print("geomean over images (wall x, cpu x, size x, median wall ms):")
         for e in AVIF_EFFORTS:
-            print(f"  e{e}: {avif_time[e]:.1f}x wall, {avif_cpu[e]:.1f}x cpu, {avif_size[e]:.2f}x size,"
-                  f" {fmt_ms(avif_ms[e])} ms")
-        print("wall = latency of one encode on an idle box (aom may use several threads);"
-              " cpu = cost per image when all cores are busy (throughput).")
+            print(
+                f"  e{e}: {avif_time[e]:.1f}x wall, {avif_cpu[e]:.1f}x cpu, {avif_size[e]:.2f}x size,"
+                f" {fmt_ms(avif_ms[e])} ms"
+            )
+        print(
+            "wall = latency of one encode on an idle box (aom may use several threads);"
+            " cpu = cost per image when all cores are busy (throughput)."
+        )
         within = [e for e in AVIF_EFFORTS if avif_time[e] <= AVIF_TIME_TARGET]
         best = max(within) if within else None
         within_cpu = [e for e in AVIF_EFFORTS if avif_cpu[e] <= AVIF_TIME_TARGET]
@@ -588,23 +637,53 @@ def bench_render(args: argparse.Namespace, names: list[str], sources: dict[str, 
         # ------------------------------------------------------------------ summary
         for cls, row in per_class.items():
             summary.append((f"cold miss b/a {cls}", f"{row['b/a']:.2f}", "info", "-"))
-        summary.append(("hit c/d sequential (median)", f"{statistics.median(c[n] / d[n] for n in names):.2f}",
-                        "info", "-"))
+        summary.append(
+            ("hit c/d sequential (median)", f"{statistics.median(c[n] / d[n] for n in names):.2f}", "info", "-")
+        )
         summary.append(("cold c=1 req/s, p99 ms", f"{cold_c1['rps']:.1f}, {cold_c1['p99_us'] / 1000:.0f}", "info", "-"))
         summary.append(("cold c=8 req/s, p99 ms", f"{cold_c8['rps']:.1f}, {cold_c8['p99_us'] / 1000:.0f}", "info", "-"))
         summary.append(("hit c=8 req/s c vs bare d", f"{hit_c8['rps']:.0f} vs {bare_c8['rps']:.0f}", "info", "-"))
-        summary.append(("hit/bare wrk req/s (c/d)", f"{hit_ratio:.2f}", f">= {HIT_RATIO_TARGET:.2f}",
-                        verdict(hit_ratio >= HIT_RATIO_TARGET)))
-        summary.append(("peak RSS cold c=8 (MiB)", f"{peak_mib:.0f}", f"<= {RSS_TARGET_MIB:.0f}",
-                        verdict(peak_mib <= RSS_TARGET_MIB)))
+        summary.append(
+            (
+                "hit/bare wrk req/s (c/d)",
+                f"{hit_ratio:.2f}",
+                f">= {HIT_RATIO_TARGET:.2f}",
+                verdict(hit_ratio >= HIT_RATIO_TARGET),
+            )
+        )
+        summary.append(
+            (
+                "peak RSS cold c=8 (MiB)",
+                f"{peak_mib:.0f}",
+                f"<= {RSS_TARGET_MIB:.0f}",
+                verdict(peak_mib <= RSS_TARGET_MIB),
+            )
+        )
         summary.append(("baseline L-jpg origin/naive", f"{shrink_ratio:.2f}", "< 1.00", verdict(shrink_ratio < 1.0)))
-        summary.append((f"AVIF default e{default_effort} wall/WebP", f"{avif_time[default_effort]:.1f}",
-                        f"<= {AVIF_TIME_TARGET:.1f}", verdict(avif_time[default_effort] <= AVIF_TIME_TARGET)))
-        summary.append((f"AVIF default e{default_effort} CPU/WebP", f"{avif_cpu[default_effort]:.1f}",
-                        f"<= {AVIF_TIME_TARGET:.1f}", verdict(avif_cpu[default_effort] <= AVIF_TIME_TARGET)))
-        summary.append(("AVIF highest effort <= 3x (wall, cpu)",
-                        f"{'-' if best is None else f'e{best}'}, {'-' if best_cpu is None else f'e{best_cpu}'}",
-                        "info", "-"))
+        summary.append(
+            (
+                f"AVIF default e{default_effort} wall/WebP",
+                f"{avif_time[default_effort]:.1f}",
+                f"<= {AVIF_TIME_TARGET:.1f}",
+                verdict(avif_time[default_effort] <= AVIF_TIME_TARGET),
+            )
+        )
+        summary.append(
+            (
+                f"AVIF default e{default_effort} CPU/WebP",
+                f"{avif_cpu[default_effort]:.1f}",
+                f"<= {AVIF_TIME_TARGET:.1f}",
+                verdict(avif_cpu[default_effort] <= AVIF_TIME_TARGET),
+            )
+        )
+        summary.append(
+            (
+                "AVIF highest effort <= 3x (wall, cpu)",
+                f"{'-' if best is None else f'e{best}'}, {'-' if best_cpu is None else f'e{best_cpu}'}",
+                "info",
+                "-",
+            )
+        )
         errors = sum(int(r["errors"]) for r in (cold_c1, cold_c8, hit_c8, bare_c8))
         summary.append(("wrk errors (all runs)", str(errors), "0", verdict(errors == 0)))
     finally:
@@ -662,8 +741,9 @@ def warm_redis(port: int, names: list[str], rclient, prefix: str, lease_ms: floa
                     taken[name] = count
                     break
             else:
-                raise RuntimeError(f"{name}: not admitted to Redis after {WARM_LIMIT} requests "
-                                   f"(last X-Cache {cache!r}, PTTL {ttl} ms)")
+                raise RuntimeError(
+                    f"{name}: not admitted to Redis after {WARM_LIMIT} requests (last X-Cache {cache!r}, PTTL {ttl} ms)"
+                )
     finally:
         client.close()
     return taken
@@ -696,8 +776,13 @@ async def coalesce_burst(ports: list[int], name: str, warm_name: str) -> dict[st
             async with session.get(f"http://127.0.0.1:{port}{path}") as response:
                 body = await response.read()
                 elapsed = time.perf_counter() - t0
-                return (response.status, response.headers.get("X-Cache"),
-                        server_timing(response.headers.get("Server-Timing"), "render"), body, elapsed)
+                return (
+                    response.status,
+                    response.headers.get("X-Cache"),
+                    server_timing(response.headers.get("Server-Timing"), "render"),
+                    body,
+                    elapsed,
+                )
 
         async def renders() -> int:
             answers = await asyncio.gather(*(get(port, "/_/health") for port in ports))
@@ -709,7 +794,7 @@ async def coalesce_burst(ports: list[int], name: str, warm_name: str) -> dict[st
         for port in ports:
             await get(port, f"/{warm_name}?w=300")
         bursts = []
-        for i, (alone_q, burst_q) in enumerate(zip(REFERENCE_QUALITIES, BURST_QUALITIES)):
+        for i, (alone_q, burst_q) in enumerate(zip(REFERENCE_QUALITIES, BURST_QUALITIES, strict=True)):
             path = f"/{name}?{QUERY}&q={alone_q}"
             status, cache, alone_render, _, alone = await get(ports[i % len(ports)], path)
             if status != 200 or cache != "miss":
@@ -720,19 +805,21 @@ async def coalesce_burst(ports: list[int], name: str, warm_name: str) -> dict[st
             after = await renders()
             latencies = [r[4] * 1000 for r in results]
             leader = [r[2] for r in results if r[1] == "miss" and r[2] is not None]
-            bursts.append({
-                "renders": after - before,
-                "ok": sum(1 for r in results if r[0] == 200),
-                "bodies": len({hashlib.sha256(r[3]).digest() for r in results}),
-                "size": len(results[0][3]),
-                "caches": Counter(r[1] for r in results),
-                "p50": percentile(latencies, 50),
-                "p99": percentile(latencies, 99),
-                "max": max(latencies),
-                "one": alone * 1000,
-                "one_render": alone_render if alone_render is not None else float("nan"),
-                "leader_render": leader[0] if leader else float("nan"),
-            })
+            bursts.append(
+                {
+                    "renders": after - before,
+                    "ok": sum(1 for r in results if r[0] == 200),
+                    "bodies": len({hashlib.sha256(r[3]).digest() for r in results}),
+                    "size": len(results[0][3]),
+                    "caches": Counter(r[1] for r in results),
+                    "p50": percentile(latencies, 50),
+                    "p99": percentile(latencies, 99),
+                    "max": max(latencies),
+                    "one": alone * 1000,
+                    "one_render": alone_render if alone_render is not None else float("nan"),
+                    "leader_render": leader[0] if leader else float("nan"),
+                }
+            )
     caches: Counter[str | None] = Counter()
     for b in bursts:
         caches.update(b["caches"])
@@ -758,8 +845,14 @@ async def coalesce_burst(ports: list[int], name: str, warm_name: str) -> dict[st
     }
 
 
-def bench_cache(args: argparse.Namespace, names: list[str], sources: dict[str, bytes], corpus: Path, tmp: Path,
-                summary: list[tuple[str, str, str, str]]) -> None:
+def bench_cache(
+    args: argparse.Namespace,
+    names: list[str],
+    sources: dict[str, bytes],
+    corpus: Path,
+    tmp: Path,
+    summary: list[tuple[str, str, str, str]],
+) -> None:
     """Memory-hit and Redis-hit throughput against the bare floor (wrk), then coalescing of one cold
     burst (one process without Redis; two processes sharing Redis); appends summary rows. Redis
     keys live under a per-run prefix and are deleted at the end (nothing else is touched)."""
@@ -767,15 +860,20 @@ def bench_cache(args: argparse.Namespace, names: list[str], sources: dict[str, b
 
     started = time.perf_counter()
     hit_names = [n for n in CACHE_IMAGES if n in sources] or [n for n in names if n.endswith(".jpg")][:3]
-    burst_name = COALESCE_IMAGE if COALESCE_IMAGE in sources else next(
-        (n for n in names if n.startswith("M-") and n not in hit_names), names[0])
+    burst_name = (
+        COALESCE_IMAGE
+        if COALESCE_IMAGE in sources
+        else next((n for n in names if n.startswith("M-") and n not in hit_names), names[0])
+    )
     settings = origin_settings()
     lease_ms = settings.redis_lease * 1000
     prefix = f"bench-{os.getpid()}-{int(time.time())}:"
     redis_env = {"IMAGE_ORIGIN_REDIS_URL": args.redis_url, "IMAGE_ORIGIN_REDIS_PREFIX": prefix}
     no_redis = {"IMAGE_ORIGIN_REDIS_URL": ""}  # "" = no Redis, whatever the environment says
-    section(f"cache hits vs bare (wrk c={CACHE_WRK_CONNECTIONS}, {CACHE_WRK_ROUNDS}x{CACHE_WRK_SECONDS} s)"
-            f" + coalescing ({BURST} cold GETs)")
+    section(
+        f"cache hits vs bare (wrk c={CACHE_WRK_CONNECTIONS}, {CACHE_WRK_ROUNDS}x{CACHE_WRK_SECONDS} s)"
+        f" + coalescing ({BURST} cold GETs)"
+    )
     rclient = redis_sync.Redis.from_url(args.redis_url, socket_timeout=5, socket_connect_timeout=2)
     try:
         rclient.ping()
@@ -823,10 +921,12 @@ def bench_cache(args: argparse.Namespace, names: list[str], sources: dict[str, b
             taken = warm_redis(red.port, hit_names, rclient, prefix, lease_ms)
             red_get = Fetcher(red.port, "redis")
             same = all(red_get(n) == (bodies / n).read_bytes() for n in hit_names)
-            print(f"Redis origin (IMAGE_ORIGIN_CACHE_BYTES=0, prefix {prefix!r}): admitted after "
-                  f"{', '.join(str(taken[n]) for n in hit_names)} requests (redis_hot_sightings = "
-                  f"{settings.redis_hot_sightings}); X-Cache: redis; bodies as the memory origin's: "
-                  f"{'yes' if same else 'NO'}")
+            print(
+                f"Redis origin (IMAGE_ORIGIN_CACHE_BYTES=0, prefix {prefix!r}): admitted after "
+                f"{', '.join(str(taken[n]) for n in hit_names)} requests (redis_hot_sightings = "
+                f"{settings.redis_hot_sightings}); X-Cache: redis; bodies as the memory origin's: "
+                f"{'yes' if same else 'NO'}"
+            )
 
         script = write_wrk_script(hit_names, tmp / "cache.lua")
         targets = [(label, server) for label, server in (("bare", bare), ("memory", mem), ("redis", red)) if server]
@@ -835,15 +935,19 @@ def bench_cache(args: argparse.Namespace, names: list[str], sources: dict[str, b
         for i in range(CACHE_WRK_ROUNDS):
             for label, server in targets[::-1] if i % 2 else targets:
                 rounds[label].append(run_wrk(args.wrk, server.port, script, CACHE_WRK_CONNECTIONS, CACHE_WRK_SECONDS))
-        wrk_renders = {label: health_renders(server.port) - before[label] for label, server in targets
-                       if server is not bare}
+        wrk_renders = {
+            label: health_renders(server.port) - before[label] for label, server in targets if server is not bare
+        }
         for label, results in rounds.items():  # req/s over all rounds; latencies: mean of the rounds, max of max
             total = {k: sum(r[k] for r in results) for k in ("requests", "duration_us", "errors")}
-            runs[label] = {**total, "rps": total["requests"] / (total["duration_us"] / 1e6),
-                           "p50_us": statistics.mean(r["p50_us"] for r in results),
-                           "p99_us": statistics.mean(r["p99_us"] for r in results),
-                           "max_us": max(r["max_us"] for r in results),
-                           "round_rps": [r["rps"] for r in results]}
+            runs[label] = {
+                **total,
+                "rps": total["requests"] / (total["duration_us"] / 1e6),
+                "p50_us": statistics.mean(r["p50_us"] for r in results),
+                "p99_us": statistics.mean(r["p99_us"] for r in results),
+                "max_us": max(r["max_us"] for r in results),
+                "round_rps": [r["rps"] for r in results],
+            }
         for name in hit_names:  # still hits after the runs (raises otherwise)
             mem_get(name)
             if red_get is not None:
@@ -856,13 +960,17 @@ def bench_cache(args: argparse.Namespace, names: list[str], sources: dict[str, b
                 server.stop()
 
         bare_rps = runs["bare"]["rps"]
-        print(f"{'run':14} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'requests':>9} {'errors':>6}"
-              f" {'renders':>7} {'vs bare':>7}  (req/s per round)")
+        print(
+            f"{'run':14} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'requests':>9} {'errors':>6}"
+            f" {'renders':>7} {'vs bare':>7}  (req/s per round)"
+        )
         for label, r in runs.items():
-            print(f"{label + (' (floor)' if label == 'bare' else ' hit'):14} {r['rps']:>9.0f}"
-                  f" {r['p50_us'] / 1000:>7.2f} {r['p99_us'] / 1000:>7.2f} {r['max_us'] / 1000:>7.1f}"
-                  f" {int(r['requests']):>9} {int(r['errors']):>6} {wrk_renders.get(label, '-'):>7}"
-                  f" {r['rps'] / bare_rps:>7.3f}  ({', '.join(f'{x:.0f}' for x in r['round_rps'])})")
+            print(
+                f"{label + (' (floor)' if label == 'bare' else ' hit'):14} {r['rps']:>9.0f}"
+                f" {r['p50_us'] / 1000:>7.2f} {r['p99_us'] / 1000:>7.2f} {r['max_us'] / 1000:>7.1f}"
+                f" {int(r['requests']):>9} {int(r['errors']):>6} {wrk_renders.get(label, '-'):>7}"
+                f" {r['rps'] / bare_rps:>7.3f}  ({', '.join(f'{x:.0f}' for x in r['round_rps'])})"
+            )
 
         # Coalescing: fresh servers, the variant never requested before.
         single = start_origin("coalesce-single", storage, CACHE_BYTES, tmp, **no_redis)
@@ -887,49 +995,88 @@ def bench_cache(args: argparse.Namespace, names: list[str], sources: dict[str, b
         rclient.close()
 
     first = next(iter(bursts.values()))
-    print(f"coalescing: {first['n']} rounds of [one cold GET alone, then {BURST} concurrent cold GETs of another"
-          f" variant] of /{burst_name}?{QUERY}\n  (q=75/73/78 burst, 74/76/77 alone: same cost,"
-          f" {first['size'] / 1024:.0f} KB), open keep-alive connections, fresh servers (2 procs: {BURST // 2}"
-          f" each); medians of the rounds")
-    print(f"{'scenario':13} {'renders':>7} {'200s':>7} {'bodies':>6} {'one ms':>6} {'render':>6} {'leader':>6}"
-          f" {'p50 ms':>6} {'p99 ms':>6} {'max ms':>6} {'p99/one':>7}  X-Cache")
+    print(
+        f"coalescing: {first['n']} rounds of [one cold GET alone, then {BURST} concurrent cold GETs of another"
+        f" variant] of /{burst_name}?{QUERY}\n  (q=75/73/78 burst, 74/76/77 alone: same cost,"
+        f" {first['size'] / 1024:.0f} KB), open keep-alive connections, fresh servers (2 procs: {BURST // 2}"
+        f" each); medians of the rounds"
+    )
+    print(
+        f"{'scenario':13} {'renders':>7} {'200s':>7} {'bodies':>6} {'one ms':>6} {'render':>6} {'leader':>6}"
+        f" {'p50 ms':>6} {'p99 ms':>6} {'max ms':>6} {'p99/one':>7}  X-Cache"
+    )
     for label, b in bursts.items():
         caches = ", ".join(f"{k} {v}" for k, v in sorted(b["caches"].items(), key=lambda kv: -kv[1]))
-        print(f"{label:13} {','.join(map(str, b['renders'])):>7} {b['ok']:>3}/{b['n'] * BURST:<3} {b['bodies']:>6}"
-              f" {b['one']:>6.0f} {b['one_render']:>6.0f} {b['leader_render']:>6.0f} {b['p50']:>6.0f} {b['p99']:>6.0f}"
-              f" {b['max']:>6.0f} {b['ratio']:>7.2f}  {caches}")
-    print("renders per burst; one = the lone request's client time; render/leader = the server's own render"
-          " time alone / during the burst;\n  p99/one per round: "
-          + "; ".join(f"{label} " + ", ".join(f"{r:.2f}" for r in b["ratios"]) for label, b in bursts.items()))
+        print(
+            f"{label:13} {','.join(map(str, b['renders'])):>7} {b['ok']:>3}/{b['n'] * BURST:<3} {b['bodies']:>6}"
+            f" {b['one']:>6.0f} {b['one_render']:>6.0f} {b['leader_render']:>6.0f} {b['p50']:>6.0f} {b['p99']:>6.0f}"
+            f" {b['max']:>6.0f} {b['ratio']:>7.2f}  {caches}"
+        )
+    print(
+        "renders per burst; one = the lone request's client time; render/leader = the server's own render"
+        " time alone / during the burst;\n  p99/one per round: "
+        + "; ".join(f"{label} " + ", ".join(f"{r:.2f}" for r in b["ratios"]) for label, b in bursts.items())
+    )
     if have_redis:
         print(f"Redis keys under {prefix!r} deleted: {deleted}")
     print(f"section took {time.perf_counter() - started:.0f} s")
 
     # ------------------------------------------------------------------ summary
     mem_ratio = runs["memory"]["rps"] / bare_rps
-    summary.append((f"cache hit c={CACHE_WRK_CONNECTIONS} req/s mem/redis/bare",
-                    "/".join(f"{runs[k]['rps']:.0f}" if k in runs else "-" for k in ("memory", "redis", "bare")),
-                    "info", "-"))
-    summary.append(("memory hit/bare wrk req/s", f"{mem_ratio:.3f}", f">= {HIT_RATIO_TARGET:.2f}",
-                    verdict(mem_ratio >= HIT_RATIO_TARGET)))
+    summary.append(
+        (
+            f"cache hit c={CACHE_WRK_CONNECTIONS} req/s mem/redis/bare",
+            "/".join(f"{runs[k]['rps']:.0f}" if k in runs else "-" for k in ("memory", "redis", "bare")),
+            "info",
+            "-",
+        )
+    )
+    summary.append(
+        (
+            "memory hit/bare wrk req/s",
+            f"{mem_ratio:.3f}",
+            f">= {HIT_RATIO_TARGET:.2f}",
+            verdict(mem_ratio >= HIT_RATIO_TARGET),
+        )
+    )
     if "redis" in runs:
         redis_ratio = runs["redis"]["rps"] / bare_rps
-        summary.append(("redis hit/bare wrk req/s", f"{redis_ratio:.3f}", f">= {REDIS_RATIO_TARGET:.2f}",
-                        verdict(redis_ratio >= REDIS_RATIO_TARGET)))
+        summary.append(
+            (
+                "redis hit/bare wrk req/s",
+                f"{redis_ratio:.3f}",
+                f">= {REDIS_RATIO_TARGET:.2f}",
+                verdict(redis_ratio >= REDIS_RATIO_TARGET),
+            )
+        )
     else:
         summary.append(("redis hit/bare wrk req/s", "no Redis", f">= {REDIS_RATIO_TARGET:.2f}", "SKIP"))
     hit_renders = sum(wrk_renders.values())
     errors = sum(int(r["errors"]) for r in runs.values())
-    summary.append(("cache wrk errors, renders", f"{errors}, {hit_renders}", "0, 0",
-                    verdict(errors == 0 and hit_renders == 0)))
+    summary.append(
+        ("cache wrk errors, renders", f"{errors}, {hit_renders}", "0, 0", verdict(errors == 0 and hit_renders == 0))
+    )
     for label, b in bursts.items():
-        summary.append((f"coalesce {label} renders", ",".join(map(str, b["renders"])), "1",
-                        verdict(all(r == 1 for r in b["renders"]))))
+        summary.append(
+            (
+                f"coalesce {label} renders",
+                ",".join(map(str, b["renders"])),
+                "1",
+                verdict(all(r == 1 for r in b["renders"])),
+            )
+        )
         fine = b["ok"] == b["n"] * BURST and b["bodies"] == 1
-        summary.append((f"coalesce {label} 200s, bodies", f"{b['ok']}/{b['n'] * BURST}, {b['bodies']}", "all, 1",
-                        verdict(fine)))
-        summary.append((f"coalesce {label} p99/one", f"{b['ratio']:.2f}", f"<= {COALESCE_P99_TARGET:.1f}",
-                        verdict(b["ratio"] <= COALESCE_P99_TARGET)))
+        summary.append(
+            (f"coalesce {label} 200s, bodies", f"{b['ok']}/{b['n'] * BURST}, {b['bodies']}", "all, 1", verdict(fine))
+        )
+        summary.append(
+            (
+                f"coalesce {label} p99/one",
+                f"{b['ratio']:.2f}",
+                f"<= {COALESCE_P99_TARGET:.1f}",
+                verdict(b["ratio"] <= COALESCE_P99_TARGET),
+            )
+        )
     if not have_redis:
         summary.append(("coalesce 2 proc+Redis", "no Redis", "-", "SKIP"))
 
@@ -979,7 +1126,7 @@ def write_fsync(path: Path, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -1031,8 +1178,9 @@ class UploadRun:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return time.perf_counter() - t0
 
-    async def measure(self, floor: Put, cleanup: Callable[[], Awaitable[None]],
-                      check: Callable[[], float]) -> dict[int, dict[str, float]]:
+    async def measure(
+        self, floor: Put, cleanup: Callable[[], Awaitable[None]], check: Callable[[], float]
+    ) -> dict[int, dict[str, float]]:
         """{concurrency: {origin, floor: median seconds per pass, passes}}; objects removed between
         passes. At concurrency 1, `check` (one in-process validation pass, seconds) runs after
         each origin/floor pair too, so its share of the upload time sees the same load."""
@@ -1082,8 +1230,9 @@ async def upload_local(run: UploadRun, storage: Path, check: Callable[[], float]
     return await run.measure(floor, cleanup, check)
 
 
-async def upload_s3(run: UploadRun, endpoint: str, bucket: str,
-                    check: Callable[[], float]) -> dict[int, dict[str, float]]:
+async def upload_s3(
+    run: UploadRun, endpoint: str, bucket: str, check: Callable[[], float]
+) -> dict[int, dict[str, float]]:
     from aiobotocore.config import AioConfig
     from aiobotocore.session import get_session
 
@@ -1096,13 +1245,13 @@ async def upload_s3(run: UploadRun, endpoint: str, bucket: str,
         response_checksum_validation="when_required",
     )
     prefix = f"{S3_PREFIX}/{UPLOAD_FOLDER}/"
-    async with get_session().create_client("s3", region_name=S3_REGION, endpoint_url=endpoint,
-                                           config=config) as client:
+    async with get_session().create_client("s3", region_name=S3_REGION, endpoint_url=endpoint, config=config) as client:
 
         async def floor(name: str, data: bytes) -> None:
             # The PUT the origin's storage makes: create-only, sniffed content type.
-            await client.put_object(Bucket=bucket, Key=prefix + name, Body=data,
-                                    ContentType=content_type(name), IfNoneMatch="*")
+            await client.put_object(
+                Bucket=bucket, Key=prefix + name, Body=data, ContentType=content_type(name), IfNoneMatch="*"
+            )
 
         async def cleanup() -> None:
             while True:
@@ -1132,15 +1281,20 @@ def validate_pass(names: list[str], sources: dict[str, bytes]) -> Callable[[], f
     return run
 
 
-def bench_upload(names: list[str], sources: dict[str, bytes], tmp: Path,
-                 summary: list[tuple[str, str, str, str]]) -> None:
+def bench_upload(
+    names: list[str], sources: dict[str, bytes], tmp: Path, summary: list[tuple[str, str, str, str]]
+) -> None:
     """Upload throughput over HTTP (management API) on the local folder and on S3 (moto on
     loopback, in this process), each against its raw floor; appends summary rows."""
     pass_bytes = sum(len(sources[n]) for n in names)
-    section(f"upload throughput: POST /{UPLOAD_FOLDER} (1 file/request) vs raw write, concurrency "
-            + " and ".join(str(c) for c in UPLOAD_CONCURRENCY))
-    print(f"one pass = the {len(names)} corpus files, {pass_bytes / MB:.1f} MB (MB = 10^6 bytes); "
-          f"median of {UPLOAD_MIN_PASSES}-{UPLOAD_MAX_PASSES} passes per row, origin and floor alternated")
+    section(
+        f"upload throughput: POST /{UPLOAD_FOLDER} (1 file/request) vs raw write, concurrency "
+        + " and ".join(str(c) for c in UPLOAD_CONCURRENCY)
+    )
+    print(
+        f"one pass = the {len(names)} corpus files, {pass_bytes / MB:.1f} MB (MB = 10^6 bytes); "
+        f"median of {UPLOAD_MIN_PASSES}-{UPLOAD_MAX_PASSES} passes per row, origin and floor alternated"
+    )
     started = time.perf_counter()
     token = "bench-" + secrets.token_hex(16)
     check = validate_pass(names, sources)
@@ -1179,32 +1333,58 @@ def bench_upload(names: list[str], sources: dict[str, bytes], tmp: Path,
                 moto.stop()
 
     floors = {"local": "write+fsync, same folder", "s3": "put_object, same moto"}
-    print(f"{'backend':8} {'c':>2} {'origin MB/s':>11} {'files/s':>8} {'floor MB/s':>10} {'files/s':>8}"
-          f" {'origin/floor':>12} {'passes':>6}  floor")
+    print(
+        f"{'backend':8} {'c':>2} {'origin MB/s':>11} {'files/s':>8} {'floor MB/s':>10} {'files/s':>8}"
+        f" {'origin/floor':>12} {'passes':>6}  floor"
+    )
     for backend, rows in results.items():
         for concurrency, row in rows.items():
             ratio = row["floor"] / row["origin"]
             row["ratio"] = ratio
-            print(f"{backend:8} {concurrency:>2} {pass_bytes / MB / row['origin']:>11.1f}"
-                  f" {len(names) / row['origin']:>8.1f} {pass_bytes / MB / row['floor']:>10.1f}"
-                  f" {len(names) / row['floor']:>8.1f} {ratio:>12.2f} {int(row['passes']):>6}  {floors[backend]}")
+            print(
+                f"{backend:8} {concurrency:>2} {pass_bytes / MB / row['origin']:>11.1f}"
+                f" {len(names) / row['origin']:>8.1f} {pass_bytes / MB / row['floor']:>10.1f}"
+                f" {len(names) / row['floor']:>8.1f} {ratio:>12.2f} {int(row['passes']):>6}  {floors[backend]}"
+            )
     shares = {backend: rows[1]["check"] / rows[1]["origin"] for backend, rows in results.items() if 1 in rows}
     check_s = statistics.median(rows[1]["check"] for rows in results.values() if 1 in rows)
     print("origin/floor = origin MB/s over floor MB/s (1.0 = no overhead)")
-    print(f"upload check in-process (sniff, markup scan, probe, full decode), sequential, alternated with the"
-          f" c=1 passes: {check_s * 1000:.0f} ms a pass = {pass_bytes / MB / check_s:.1f} MB/s = "
-          + ", ".join(f"{share:.0%} of the {backend} c=1 upload time" for backend, share in shares.items()))
-    print(f"moto runs in this process (its threads share the GIL with the bench's client); "
-          f"section took {time.perf_counter() - started:.0f} s")
+    print(
+        f"upload check in-process (sniff, markup scan, probe, full decode), sequential, alternated with the"
+        f" c=1 passes: {check_s * 1000:.0f} ms a pass = {pass_bytes / MB / check_s:.1f} MB/s = "
+        + ", ".join(f"{share:.0%} of the {backend} c=1 upload time" for backend, share in shares.items())
+    )
+    print(
+        f"moto runs in this process (its threads share the GIL with the bench's client); "
+        f"section took {time.perf_counter() - started:.0f} s"
+    )
 
     for backend, rows in results.items():
         for concurrency, row in rows.items():
-            summary.append((f"upload {backend} c={concurrency} MB/s, files/s",
-                            f"{pass_bytes / MB / row['origin']:.1f}, {len(names) / row['origin']:.1f}", "info", "-"))
-        summary.append((f"upload {backend} origin/floor c=" + ",".join(str(c) for c in rows),
-                        ", ".join(f"{row['ratio']:.2f}" for row in rows.values()), "info", "-"))
-    summary.append(("upload check share c=1 " + ",".join(shares),
-                    ", ".join(f"{share:.0%}" for share in shares.values()), "info", "-"))
+            summary.append(
+                (
+                    f"upload {backend} c={concurrency} MB/s, files/s",
+                    f"{pass_bytes / MB / row['origin']:.1f}, {len(names) / row['origin']:.1f}",
+                    "info",
+                    "-",
+                )
+            )
+        summary.append(
+            (
+                f"upload {backend} origin/floor c=" + ",".join(str(c) for c in rows),
+                ", ".join(f"{row['ratio']:.2f}" for row in rows.values()),
+                "info",
+                "-",
+            )
+        )
+    summary.append(
+        (
+            "upload check share c=1 " + ",".join(shares),
+            ", ".join(f"{share:.0%}" for share in shares.values()),
+            "info",
+            "-",
+        )
+    )
 
 
 # ---------------------------------------------------------------------------- worker
@@ -1228,8 +1408,9 @@ WORKER_DELIVERY_PROBES = 5  # PUT -> message receivable, measured with our own l
 WORKER_BUCKET_PREFIX = "origin/bench"
 WORKER_DERIVED_PREFIX = "derived"
 WORKER_KEY_FOLDER = "worker"
-WORKER_HANDLED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ workers\.handler: created (\S+) \(\w+\): (\w+)$",
-                            re.M)
+WORKER_HANDLED = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ workers\.handler: created (\S+) \(\w+\): (\w+)$", re.M
+)
 
 
 def worker_variant_count() -> int:
@@ -1350,12 +1531,19 @@ def upload_and_wait(s3, bucket: str, derived_bucket: str, key: str, data: bytes,
             break
         time.sleep(WORKER_POLL)
     now = time.perf_counter()
-    return {"put": (landed - t0) * 1000, "latency": (now - landed) * 1000, "landed": landed_wall,
-            "seen": landed_wall + (now - landed), "count": count, "ok": count >= expected}
+    return {
+        "put": (landed - t0) * 1000,
+        "latency": (now - landed) * 1000,
+        "landed": landed_wall,
+        "seen": landed_wall + (now - landed),
+        "count": count,
+        "ok": count >= expected,
+    }
 
 
-def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp: Path,
-                 summary: list[tuple[str, str, str, str]]) -> None:
+def bench_worker(
+    names: list[str], sources: dict[str, bytes], corpus: Path, tmp: Path, summary: list[tuple[str, str, str, str]]
+) -> None:
     """(1) S3 upload -> warm variants readable, through SQS and a worker subprocess (moto on loopback);
     (2) `image-origin warm` backfill rate against raw pyvips with the same concurrency. Summary rows (info)."""
     started = time.perf_counter()
@@ -1365,18 +1553,28 @@ def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp:
     presets = write_worker_presets(tmp / "worker-presets.yaml")
     preset_text = "; ".join(f"{n} " + "&".join(f"{k}={v}" for k, v in p.items()) for n, p in WORKER_PRESETS.items())
     section("worker: S3 upload -> warm variants readable (SQS, moto) | `image-origin warm` backfill vs raw")
-    print(f"warm presets: {preset_text} -> {expected} variants per original; worker render_workers={concurrency},"
-          f" worker_concurrency={settings.worker_concurrency}, sqs_wait_seconds={settings.sqs_wait_seconds}")
+    print(
+        f"warm presets: {preset_text} -> {expected} variants per original; worker render_workers={concurrency},"
+        f" worker_concurrency={settings.worker_concurrency}, sqs_wait_seconds={settings.sqs_wait_seconds}"
+    )
     # The subprocesses' environment: ours, with dummy AWS credentials and no profile or metadata lookups,
     # and of IMAGE_ORIGIN_* only the render pool size. Nothing beyond this machine: no Redis (no popular
     # specs), no CDN purges, no webhook.
     aws = aws_test_env()
-    base_env = {k: v for k, v in os.environ.items()
-                if k not in aws and (not k.startswith("IMAGE_ORIGIN_") or k == "IMAGE_ORIGIN_RENDER_WORKERS")}
+    base_env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in aws and (not k.startswith("IMAGE_ORIGIN_") or k == "IMAGE_ORIGIN_RENDER_WORKERS")
+    }
     base_env.update({k: v for k, v in aws.items() if v is not None})
-    quiet = {"IMAGE_ORIGIN_REDIS_URL": "", "IMAGE_ORIGIN_CLOUDFRONT_DISTRIBUTION_ID": "",
-             "IMAGE_ORIGIN_CLOUDFLARE_ZONE_ID": "", "IMAGE_ORIGIN_CLOUDFLARE_API_TOKEN": "",
-             "IMAGE_ORIGIN_PRESETS": str(presets), "IMAGE_ORIGIN_LOG_LEVEL": "INFO"}
+    quiet = {
+        "IMAGE_ORIGIN_REDIS_URL": "",
+        "IMAGE_ORIGIN_CLOUDFRONT_DISTRIBUTION_ID": "",
+        "IMAGE_ORIGIN_CLOUDFLARE_ZONE_ID": "",
+        "IMAGE_ORIGIN_CLOUDFLARE_API_TOKEN": "",
+        "IMAGE_ORIGIN_PRESETS": str(presets),
+        "IMAGE_ORIGIN_LOG_LEVEL": "INFO",
+    }
     results: list[dict[str, float]] = []
     delivery: list[float] = []
     handled: dict[str, tuple[float, str]] = {}
@@ -1404,16 +1602,21 @@ def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp:
             arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             s3.put_bucket_notification_configuration(
                 Bucket=bucket,
-                NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+                NotificationConfiguration={
+                    "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+                },
             )
             smallest = min(names, key=lambda n: len(sources[n]))
             delivery = measure_delivery(s3, sqs, bucket, queue_url, sources[smallest])
 
-            env = {**base_env, **quiet,
-                   "IMAGE_ORIGIN_STORAGE_URL": f"s3://{bucket}/{WORKER_BUCKET_PREFIX}?endpoint_url={endpoint}&region={S3_REGION}",
-                   "IMAGE_ORIGIN_DERIVED_STORAGE_URL":
-                       f"s3://{derived_bucket}/{WORKER_DERIVED_PREFIX}?endpoint_url={endpoint}&region={S3_REGION}",
-                   "IMAGE_ORIGIN_SQS_QUEUE_URL": queue_url, "IMAGE_ORIGIN_SQS_ENDPOINT_URL": endpoint}
+            env = {
+                **base_env,
+                **quiet,
+                "IMAGE_ORIGIN_STORAGE_URL": f"s3://{bucket}/{WORKER_BUCKET_PREFIX}?endpoint_url={endpoint}&region={S3_REGION}",
+                "IMAGE_ORIGIN_DERIVED_STORAGE_URL": f"s3://{derived_bucket}/{WORKER_DERIVED_PREFIX}?endpoint_url={endpoint}&region={S3_REGION}",
+                "IMAGE_ORIGIN_SQS_QUEUE_URL": queue_url,
+                "IMAGE_ORIGIN_SQS_ENDPOINT_URL": endpoint,
+            }
             worker = Server("worker", [sys.executable, "-m", "workers"], env, 0, tmp / "worker.log", REPO)
             wait_for_line(worker, "workers.sqs: reading ", READY_TIMEOUT)
 
@@ -1421,8 +1624,10 @@ def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp:
             warm_key = f"{WORKER_KEY_FOLDER}/warmup-{smallest}"
             first = upload_and_wait(s3, bucket, derived_bucket, warm_key, sources[smallest], expected)
             if not first["ok"]:
-                raise RuntimeError(f"warm-up upload: {int(first['count'])}/{expected} variants after "
-                                   f"{WORKER_UPLOAD_TIMEOUT:.0f} s:\n{worker.log.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"warm-up upload: {int(first['count'])}/{expected} variants after "
+                    f"{WORKER_UPLOAD_TIMEOUT:.0f} s:\n{worker.log.read_text(errors='replace')[-2000:]}"
+                )
             listed = s3.list_objects_v2(Bucket=derived_bucket, Prefix=f"{WORKER_DERIVED_PREFIX}/{warm_key}/")
             for item in listed.get("Contents", []):
                 head = s3.head_object(Bucket=derived_bucket, Key=item["Key"])
@@ -1434,8 +1639,9 @@ def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp:
                     stopped_early = True
                     break
                 name = names[i % len(names)]
-                row = upload_and_wait(s3, bucket, derived_bucket, f"{WORKER_KEY_FOLDER}/{i:03d}-{name}",
-                                      sources[name], expected)
+                row = upload_and_wait(
+                    s3, bucket, derived_bucket, f"{WORKER_KEY_FOLDER}/{i:03d}-{name}", sources[name], expected
+                )
                 row["name"] = name
                 results.append(row)
                 time.sleep(WORKER_GAP)
@@ -1477,14 +1683,19 @@ def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp:
         return (statistics.median(values), percentile(values, 95)) if values else (float("nan"), float("nan"))
 
     lat = p50_p95("latency")
-    print(f"(1) {len(results)} uploads (corpus cycled, unique keys, boto3 put_object to moto), one at a time,"
-          f" {WORKER_GAP * 1000:.0f} ms after the previous one's variants were all listed;"
-          f" derived prefix listed every {WORKER_POLL * 1000:.0f} ms")
-    print(f"    variants per upload: {expected} expected; stored for the warm-up upload: "
-          + ", ".join(f"{n} {t}" for t, n in sorted(stored_types.items()))
-          + f"; complete: {len(ok)}/{len(results)}" + (f" (stopped at the {WORKER_UPLOAD_BUDGET:.0f} s budget)"
-                                                       if stopped_early else "")
-          + "; worker outcomes: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))
+    print(
+        f"(1) {len(results)} uploads (corpus cycled, unique keys, boto3 put_object to moto), one at a time,"
+        f" {WORKER_GAP * 1000:.0f} ms after the previous one's variants were all listed;"
+        f" derived prefix listed every {WORKER_POLL * 1000:.0f} ms"
+    )
+    print(
+        f"    variants per upload: {expected} expected; stored for the warm-up upload: "
+        + ", ".join(f"{n} {t}" for t, n in sorted(stored_types.items()))
+        + f"; complete: {len(ok)}/{len(results)}"
+        + (f" (stopped at the {WORKER_UPLOAD_BUDGET:.0f} s budget)" if stopped_early else "")
+        + "; worker outcomes: "
+        + ", ".join(f"{k} {v}" for k, v in outcomes.most_common())
+    )
     print(f"{'ms, over the uploads':40} {'median':>8} {'p95':>8}")
     rows = [
         ("landed -> all variants listed", "latency"),
@@ -1499,17 +1710,23 @@ def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp:
     overhead = [row["to_done"] - row["raw"] for row in ok if math.isfinite(row["to_done"])]
     overhead_p50 = statistics.median(overhead) if overhead else float("nan")
     render_share = statistics.median(row["raw"] / row["latency"] for row in ok) if ok else float("nan")
-    print(f"S3 -> SQS delivery alone (PUT returned -> our long poll received it, {len(delivery)} probes before"
-          f" the worker ran): median {fmt_ms(statistics.median(delivery)) if delivery else '-'} ms;"
-          f" worker side beyond the raw render (median of to_done - raw): {fmt_ms(overhead_p50)} ms;"
-          f" raw render / latency (median): {render_share:.0%}")
+    print(
+        f"S3 -> SQS delivery alone (PUT returned -> our long poll received it, {len(delivery)} probes before"
+        f" the worker ran): median {fmt_ms(statistics.median(delivery)) if delivery else '-'} ms;"
+        f" worker side beyond the raw render (median of to_done - raw): {fmt_ms(overhead_p50)} ms;"
+        f" raw render / latency (median): {render_share:.0%}"
+    )
     raw_cpu_total = sum(raw_cpu[row["name"]] for row in results)
-    print(f"CPU during the {phase_wall:.0f} s of uploads: worker {worker_cpu:.1f} s ({worker_cpu / max(1, len(results)) * 1000:.0f}"
-          f" ms an upload; raw pyvips for the same images {raw_cpu_total / max(1, len(results)) * 1000:.0f} ms), bench"
-          f" process (moto + polling) {bench_cpu:.1f} s = {bench_cpu / phase_wall:.0%} of one CPU")
+    print(
+        f"CPU during the {phase_wall:.0f} s of uploads: worker {worker_cpu:.1f} s ({worker_cpu / max(1, len(results)) * 1000:.0f}"
+        f" ms an upload; raw pyvips for the same images {raw_cpu_total / max(1, len(results)) * 1000:.0f} ms), bench"
+        f" process (moto + polling) {bench_cpu:.1f} s = {bench_cpu / phase_wall:.0%} of one CPU"
+    )
     slowest = sorted(ok, key=lambda row: -row["latency"])[:3]
-    print("slowest: " + "; ".join(f"{row['name']} {fmt_ms(row['latency'])} ms (raw {fmt_ms(row['raw'])})"
-                                 for row in slowest))
+    print(
+        "slowest: "
+        + "; ".join(f"{row['name']} {fmt_ms(row['latency'])} ms (raw {fmt_ms(row['raw'])})" for row in slowest)
+    )
 
     # (2) Backfill: a raw pass (pyvips, a thread pool of warm's concurrency over the same images in warm's
     # listing order), `image-origin warm` on a local folder of corpus copies, another raw pass: drifting
@@ -1540,8 +1757,9 @@ def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp:
     children_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log_path, "wb") as log_file:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, env=env, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             code = proc.wait(timeout=120)
         finally:
@@ -1552,7 +1770,9 @@ def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     warm_cpu = after.ru_utime + after.ru_stime - children_cpu.ru_utime - children_cpu.ru_stime
     text = log_path.read_text(errors="replace")
-    match = re.search(r"^warm: (\d+) done, (\d+) skipped, (\d+) failed in ([0-9.]+) s \(([0-9.]+) images/s\)", text, re.M)
+    match = re.search(
+        r"^warm: (\d+) done, (\d+) skipped, (\d+) failed in ([0-9.]+) s \(([0-9.]+) images/s\)", text, re.M
+    )
     if code != 0 or not match:
         raise RuntimeError(f"image-origin warm exited {code}:\n{text[-2000:]}")
     warm_done, warm_seconds = int(match.group(1)), float(match.group(4))
@@ -1566,14 +1786,21 @@ def bench_worker(names: list[str], sources: dict[str, bytes], corpus: Path, tmp:
     raw_rate = len(names) / raw_seconds
 
     ratio = warm_rate / raw_rate
-    print(f"(2) backfill of {len(names)} originals (a local folder of corpus copies), concurrency {concurrency}"
-          f" ({os.cpu_count()} CPUs), {expected} variants each:")
-    print(f"    image-origin warm: {warm_done} done, {stored} variants stored, {warm_seconds:.1f} s by its own"
-          f" summary = {warm_rate:.2f} images/s ({warm_wall:.1f} s = {warm_wall_rate:.2f} images/s wall, process"
-          f" start included)")
-    print(f"    raw pyvips, thread pool of {concurrency}, before and after warm: "
-          + ", ".join(f"{x:.1f}" for x in raw_passes) + f" s, mean {raw_seconds:.1f} s = {raw_rate:.2f} images/s;"
-          f" warm/raw = {ratio:.2f} (wall: {warm_wall_rate / raw_rate:.2f})")
+    print(
+        f"(2) backfill of {len(names)} originals (a local folder of corpus copies), concurrency {concurrency}"
+        f" ({os.cpu_count()} CPUs), {expected} variants each:"
+    )
+    print(
+        f"    image-origin warm: {warm_done} done, {stored} variants stored, {warm_seconds:.1f} s by its own"
+        f" summary = {warm_rate:.2f} images/s ({warm_wall:.1f} s = {warm_wall_rate:.2f} images/s wall, process"
+        f" start included)"
+    )
+    print(
+        f"    raw pyvips, thread pool of {concurrency}, before and after warm: "
+        + ", ".join(f"{x:.1f}" for x in raw_passes)
+        + f" s, mean {raw_seconds:.1f} s = {raw_rate:.2f} images/s;"
+        f" warm/raw = {ratio:.2f} (wall: {warm_wall_rate / raw_rate:.2f})"
+    )
     print(f"    CPU: warm {warm_cpu:.1f} s (process start included), raw {raw_cpu_pass:.1f} s a pass")
     print(f"section took {time.perf_counter() - started:.0f} s")
 
@@ -1593,13 +1820,22 @@ def main() -> int:
     parser.add_argument("--wrk-seconds", type=int, default=WRK_SECONDS)
     parser.add_argument("--skip-upload", action="store_true", help="leave out the upload throughput section")
     parser.add_argument("--skip-cache", action="store_true", help="leave out the cache-hit and coalescing section")
-    parser.add_argument("--skip-worker", action="store_true",
-                        help="leave out the worker section (S3 upload -> warm variants, `image-origin warm` rate)")
-    parser.add_argument("--only", choices=("render", "cache", "upload", "worker"),
-                        help="run only the render sections (a-d, wrk, RSS, shrink, AVIF), only the cache-hit and"
-                             " coalescing section, only the upload section, or only the worker section")
-    parser.add_argument("--redis-url", default=REDIS_URL,
-                        help=f"the Redis the cache section uses, under a per-run key prefix (default {REDIS_URL})")
+    parser.add_argument(
+        "--skip-worker",
+        action="store_true",
+        help="leave out the worker section (S3 upload -> warm variants, `image-origin warm` rate)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("render", "cache", "upload", "worker"),
+        help="run only the render sections (a-d, wrk, RSS, shrink, AVIF), only the cache-hit and"
+        " coalescing section, only the upload section, or only the worker section",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=REDIS_URL,
+        help=f"the Redis the cache section uses, under a per-run key prefix (default {REDIS_URL})",
+    )
     args = parser.parse_args()
     corpus = Path(args.corpus).resolve()
     names = sorted(p.name for p in corpus.iterdir() if p.suffix in (".jpg", ".png") and class_of(p.name) in CLASSES)
@@ -1614,9 +1850,11 @@ def main() -> int:
 
     harden()  # the same loaders, operation cache and malloc arenas as the server
     started = time.monotonic()
-    print(f"image-origin bench: {len(names)} images from {corpus}; w={WIDTH}; libvips "
-          f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}; {os.cpu_count()} CPUs; "
-          f"VIPS_CONCURRENCY={os.environ.get('VIPS_CONCURRENCY', 'default')}")
+    print(
+        f"image-origin bench: {len(names)} images from {corpus}; w={WIDTH}; libvips "
+        f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}; {os.cpu_count()} CPUs; "
+        f"VIPS_CONCURRENCY={os.environ.get('VIPS_CONCURRENCY', 'default')}"
+    )
     load_start = os.getloadavg()[0]
     if load_start > 0.5:
         print(f"warning: 1-min load average is {load_start:.2f} before the bench; other work shares the CPUs")
@@ -1639,8 +1877,10 @@ def main() -> int:
     print(f"{'metric':34} {'value':>16} {'target':>9} {'':>5}")
     for metric, value, target, result in summary:
         print(f"{metric:34} {value:>16} {target:>9} {result:>5}")
-    print(f"total bench time {time.monotonic() - started:.0f} s; 1-min load average before the bench {load_start:.2f}"
-          f" (on {os.cpu_count()} CPUs, other work running alongside skews every figure)")
+    print(
+        f"total bench time {time.monotonic() - started:.0f} s; 1-min load average before the bench {load_start:.2f}"
+        f" (on {os.cpu_count()} CPUs, other work running alongside skews every figure)"
+    )
     return 0
 
 

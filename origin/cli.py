@@ -95,9 +95,7 @@ def run_warm_command(args: argparse.Namespace) -> int:
     from workers.warm import warm_command
 
     presets = [name.strip() for name in args.presets.split(",") if name.strip()] if args.presets else None
-    return warm_command(
-        settings, prefix=args.prefix, presets=presets, concurrency=args.concurrency, state=args.state
-    )
+    return warm_command(settings, prefix=args.prefix, presets=presets, concurrency=args.concurrency, state=args.state)
 
 
 def _load(config: Path | None, **overrides: object) -> Settings | None:

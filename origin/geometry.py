@@ -112,7 +112,9 @@ def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: Transfo
     return Plan(region=whole, size=size, canvas=(tw, th), offset=offset)
 
 
-def _contain(src_w: int, src_h: int, w: float | None, h: float | None, no_enlarge: bool, max_side: int) -> tuple[int, int]:
+def _contain(
+    src_w: int, src_h: int, w: float | None, h: float | None, no_enlarge: bool, max_side: int
+) -> tuple[int, int]:
     """Scale to fit inside w x h (either may be absent), keeping the aspect ratio."""
     scale = min((v / s for v, s in ((w, src_w), (h, src_h)) if v is not None), default=1.0)
     if no_enlarge:

@@ -68,7 +68,7 @@ def load_presets(path: Path | None, limits: OutputLimits) -> PresetBook:
     if path is None or not path.exists():
         return PresetBook()
     try:
-        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506 (safe loader)
+        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise PresetError(f"{path}: not valid YAML: {exc}") from None
     except PresetError as exc:

@@ -113,9 +113,7 @@ class ImageService:
             return cached
         timings: dict[str, float] = {}
         data, info = await self._read(key, timings)
-        image = Image(
-            body=data, content_type=MIME[sniff(data)], etag=info.etag, source=info, timings=timings
-        )
+        image = Image(body=data, content_type=MIME[sniff(data)], etag=info.etag, source=info, timings=timings)
         self._admit(f"original\n{key}\n{info.etag}", image)
         return image
 

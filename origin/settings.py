@@ -183,7 +183,9 @@ class Settings(BaseSettings):
             raise ValueError(f"each HMAC signing key must be at least {MIN_HMAC_KEY_BYTES} bytes")
         return value
 
-    @field_validator("cloudfront_distribution_id", "cloudflare_zone_id", "cloudflare_api_token", "cloudflare_purge_host")
+    @field_validator(
+        "cloudfront_distribution_id", "cloudflare_zone_id", "cloudflare_api_token", "cloudflare_purge_host"
+    )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -276,7 +278,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         values.update(loaded)
     elif explicit:
         raise ConfigError(f"{config_path}: no such file")
-    loaded_from = type("Settings", (Settings,), {"yaml_values": values, "__annotations__": {"yaml_values": ClassVar[dict[str, Any]]}})
+    loaded_from = type(
+        "Settings", (Settings,), {"yaml_values": values, "__annotations__": {"yaml_values": ClassVar[dict[str, Any]]}}
+    )
     try:
         settings = loaded_from(**overrides)
     except ValidationError as exc:

@@ -39,7 +39,7 @@ class Signer:
 
 def imgix_signature(token: str, raw_path: str, query_without_s: str) -> str:
     base = token + raw_path + (f"?{query_without_s}" if query_without_s else "")
-    return hashlib.md5(base.encode()).hexdigest()  # noqa: S324 (imgix's scheme, not a password hash)
+    return hashlib.md5(base.encode()).hexdigest()  # imgix's scheme, not a password hash
 
 
 def hmac_signature(key: bytes, object_key: str, canonical_spec: str, expires: str | None) -> str:

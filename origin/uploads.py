@@ -114,23 +114,27 @@ async def store_batch(storage: Storage, invalidate: Invalidate, uploads: Sequenc
     The writes run side by side (a batch on S3 takes about one round trip); a key another
     request created meanwhile makes the batch a 409 naming it, like the check before.
     """
-    results = await asyncio.gather(*(_put(storage, upload, create_only=True) for upload in uploads), return_exceptions=True)
+    results = await asyncio.gather(
+        *(_put(storage, upload, create_only=True) for upload in uploads), return_exceptions=True
+    )
     try:
         failures = [result for result in results if isinstance(result, BaseException)]
         if failures:
             await _undo(storage, [result.key for result in results if isinstance(result, ObjectInfo)])
-            taken = [upload.key for upload, result in zip(uploads, results, strict=True) if isinstance(result, AlreadyExists)]
+            taken = [
+                upload.key for upload, result in zip(uploads, results, strict=True) if isinstance(result, AlreadyExists)
+            ]
             raise KeysExist(taken) if taken else failures[0]
     finally:
         await _forget(invalidate, [upload.key for upload in uploads])
     return [
-        Stored(result, upload.info) for upload, result in zip(uploads, results, strict=True) if isinstance(result, ObjectInfo)
+        Stored(result, upload.info)
+        for upload, result in zip(uploads, results, strict=True)
+        if isinstance(result, ObjectInfo)
     ]
 
 
-async def store_one(
-    storage: Storage, invalidate: Invalidate, upload: Upload, *, if_match: str | None
-) -> Stored:
+async def store_one(storage: Storage, invalidate: Invalidate, upload: Upload, *, if_match: str | None) -> Stored:
     """Create (`if_match` None: AlreadyExists when the key exists) or replace that version only."""
     try:
         info = await _put(storage, upload, create_only=if_match is None, if_match=if_match)

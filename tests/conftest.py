@@ -57,4 +57,6 @@ async def make_client(aiohttp_client: Any, make_settings: Callable[..., Settings
 @pytest.fixture
 async def client(make_client: Callable[..., Any]) -> Any:
     return await make_client()
+
+
 pytest_plugins = ["tests.s3", "tests.redis_helpers"]

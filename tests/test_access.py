@@ -38,6 +38,7 @@ def presets_file(tmp_path: Path) -> Path:
 
 # -- imgix compatibility: the published vectors of imgix's URL builders --------------------
 
+
 def test_imgix_signature_matches_imgix_builders():
     assert imgix_signature("FOO123bar", "/users/1.png", "") == "6797c24146142d5b40bde3141fd3600c"
     assert imgix_signature("FOO123bar", "/users/1.png", "w=400&h=300") == "c7b86f666a832434dd38577e38cf86d1"
@@ -45,6 +46,7 @@ def test_imgix_signature_matches_imgix_builders():
 
 
 # -- presets file validation (B3) ---------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("text", "named"),
@@ -80,6 +82,7 @@ def test_a_bad_presets_file_stops_the_app(tmp_path, make_settings):
 
 
 # -- presets over HTTP --------------------------------------------------------------------
+
 
 async def test_preset_is_the_same_variant_as_its_parameters(make_client, store, presets_file):
     client = await make_client(presets=presets_file)
@@ -135,6 +138,7 @@ async def test_width_ladder_snaps_unsigned_widths_up(make_client, store, tmp_pat
 
 # -- signed URLs ---------------------------------------------------------------------------
 
+
 async def test_imgix_signed_urls(make_client, store):
     client = await make_client(imgix_tokens=["FOO123bar"])
     store("users/1.png", jpeg(40, 40))
@@ -181,7 +185,9 @@ async def test_hmac_signed_urls_with_expiry_and_rotation(make_client, store):
     async with client.get(f"/a.jpg?w=20&expires={past}&s={expired}") as resp:
         assert resp.status == 403
         assert "expired" in (await resp.json())["error"]["message"]
-    async with client.get(f"/a.jpg?w=20&expires={int(future) + 1}&s={hmac_signature(HMAC_KEY.encode(), 'a.jpg', spec, future)}") as resp:
+    async with client.get(
+        f"/a.jpg?w=20&expires={int(future) + 1}&s={hmac_signature(HMAC_KEY.encode(), 'a.jpg', spec, future)}"
+    ) as resp:
         assert resp.status == 403
     wrong_key = hmac_signature(b"x" * 32, "a.jpg", spec, future)
     async with client.get(f"/a.jpg?w=20&expires={future}&s={wrong_key}") as resp:
@@ -200,6 +206,7 @@ async def test_a_signed_url_may_use_free_parameters_in_presets_only_mode(make_cl
 
 
 # -- boot checks (B4) ----------------------------------------------------------------------
+
 
 def test_short_hmac_keys_are_refused():
     with pytest.raises(ValidationError, match="32 bytes"):

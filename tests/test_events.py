@@ -28,7 +28,9 @@ def fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
-def record(key: str, *, name: str = "ObjectCreated:Put", source: str = "aws:s3", etag: str = "abc", bucket: str = "originals") -> dict[str, Any]:
+def record(
+    key: str, *, name: str = "ObjectCreated:Put", source: str = "aws:s3", etag: str = "abc", bucket: str = "originals"
+) -> dict[str, Any]:
     return {
         "eventSource": source,
         "eventName": name,
@@ -58,7 +60,9 @@ def test_sns_wrapped_bodies_are_unwrapped():
     inner = fixture("aws-s3-via-sqs-object-created.json")
     wrapped = [json.dumps({"Type": "Notification", "Message": json.dumps(message)}) for message in inner[:2]]
     assert parse_message(wrapped[0]) == []
-    assert parse_message(wrapped[1]) == [StorageEvent("created", "img/cat.jpg", "d27404a34e040a298b6afd5d5e2e2742", "aws")]
+    assert parse_message(wrapped[1]) == [
+        StorageEvent("created", "img/cat.jpg", "d27404a34e040a298b6afd5d5e2e2742", "aws")
+    ]
 
 
 def test_rgw_keys_are_raw():
@@ -111,12 +115,16 @@ def test_w1_malformed_bodies_are_a_typed_error(raw):
 
 def test_w1_unknown_event_names_are_skipped_and_logged(caplog):
     caplog.set_level(logging.INFO, "workers.events")
-    events = parse_message(body(record("a.jpg", name="ObjectRestore:Post"), record("b.jpg"), record("c.jpg", source="gcs")))
+    events = parse_message(
+        body(record("a.jpg", name="ObjectRestore:Post"), record("b.jpg"), record("c.jpg", source="gcs"))
+    )
     assert [event.key for event in events] == ["b.jpg"]
     assert "ObjectRestore:Post" in caplog.text and "gcs" in caplog.text
 
 
-@pytest.mark.parametrize("key", ["..%2F..%2Fetc%2Fpasswd", "_%2Ftoken", "a%00b.jpg", "%2Fabs.jpg", "a%2F%2Fb.jpg", "%FF.jpg", "x" * 600])
+@pytest.mark.parametrize(
+    "key", ["..%2F..%2Fetc%2Fpasswd", "_%2Ftoken", "a%00b.jpg", "%2Fabs.jpg", "a%2F%2Fb.jpg", "%FF.jpg", "x" * 600]
+)
 def test_invalid_keys_are_skipped_and_logged(key, caplog):
     events = parse_message(body(record(key), record("fine.jpg")))
     assert [event.key for event in events] == ["fine.jpg"]
@@ -143,6 +151,10 @@ def test_stream_fields_round_trip():
     for event in (StorageEvent("created", RGW_KEY, "e", "rgw"), StorageEvent("removed", "a.jpg", None, "origin")):
         fields = {name.encode(): value.encode() for name, value in to_fields(event).items()}
         assert from_fields(fields) == event
-    for bad in ({}, {b"kind": b"moved", b"key": b"a", b"etag": b"", b"source": b"x"}, {b"kind": b"created", b"key": b"../a", b"etag": b"", b"source": b"x"}):
+    for bad in (
+        {},
+        {b"kind": b"moved", b"key": b"a", b"etag": b"", b"source": b"x"},
+        {b"kind": b"created", b"key": b"../a", b"etag": b"", b"source": b"x"},
+    ):
         with pytest.raises(MalformedEvent):
             from_fields(bad)

@@ -170,7 +170,21 @@ async def test_r2_duplicate_param(client, store):
 @pytest.mark.parametrize(
     "value",
     ["0", "-1", "abc", "1e3", "00100", "%D9%A1%D9%A0%D9%A0", "100px", "+100", "0x64", "", "NaN", "inf", "%ff"],
-    ids=["zero", "negative", "word", "exponent", "leading-zeros", "arabic-indic", "unit", "plus", "hex", "empty", "nan", "inf", "bad-utf8"],
+    ids=[
+        "zero",
+        "negative",
+        "word",
+        "exponent",
+        "leading-zeros",
+        "arabic-indic",
+        "unit",
+        "plus",
+        "hex",
+        "empty",
+        "nan",
+        "inf",
+        "bad-utf8",
+    ],
 )
 async def test_r3_bad_number(client, store, value):
     store("p.png", png())
@@ -299,7 +313,10 @@ async def test_r11_at_most_three_variants_across_accept_values(client, store):
     store("p.png", png(64, 48))
     rnd = random.Random(11)
     values = list(ACCEPTS) + [
-        ", ".join(rnd.choice(["image/avif", "image/webp", "image/png", "text/*", "*/*", "x/y"]) + f";q=0.{rnd.randint(0, 9)}" for _ in range(4))
+        ", ".join(
+            rnd.choice(["image/avif", "image/webp", "image/png", "text/*", "*/*", "x/y"]) + f";q=0.{rnd.randint(0, 9)}"
+            for _ in range(4)
+        )
         for _ in range(20)
     ]
     etags = set()
@@ -399,7 +416,14 @@ async def test_r12_nothing_outside_the_root_is_reachable(client, store, data_dir
     secret.write_bytes(png())
     os.symlink(secret, data_dir / "link.png")
     os.symlink(data_dir.parent, data_dir / "linkdir")
-    for target in ("/../secret.png", "/%2e%2e/secret.png", "/..%2fsecret.png", "/link.png", "/linkdir/secret.png", "/%252e%252e/secret.png"):
+    for target in (
+        "/../secret.png",
+        "/%2e%2e/secret.png",
+        "/..%2fsecret.png",
+        "/link.png",
+        "/linkdir/secret.png",
+        "/%252e%252e/secret.png",
+    ):
         for query in ("", "?w=10"):
             async with await raw_get(client, target + query) as resp:
                 assert resp.status in (400, 404), (target, resp.status)
@@ -529,7 +553,9 @@ async def test_r17_truncated_png(client, store):
         await expect_error(resp, 422, "corrupt_image")
 
 
-@pytest.mark.parametrize("target", ["/cut.jpg?fm=json", "/cut.png?fm=json", "/p.png?mark=cut.jpg", "/p.png?mark=cut.png"])
+@pytest.mark.parametrize(
+    "target", ["/cut.jpg?fm=json", "/cut.png?fm=json", "/p.png?mark=cut.jpg", "/p.png?mark=cut.png"]
+)
 async def test_r17_truncated_source_via_thumbnail(client, store, target):
     store("cut.jpg", _truncated_jpeg())
     store("cut.png", _truncated_png())
@@ -726,7 +752,9 @@ async def test_r28_download_name_sanitised(client, store, name):
         assert resp.headers["ETag"] in etags  # dl= is not part of the variant
 
 
-@pytest.mark.parametrize("value", ["a%0D%0ASet-Cookie:%20x=1", "a%00b", "", "x" * 300], ids=["crlf", "nul", "empty", "too-long"])
+@pytest.mark.parametrize(
+    "value", ["a%0D%0ASet-Cookie:%20x=1", "a%00b", "", "x" * 300], ids=["crlf", "nul", "empty", "too-long"]
+)
 async def test_r28_download_name_refused(client, store, value):
     store("p.png", png())
     async with await raw_get(client, f"/p.png?dl={value}") as resp:

@@ -240,10 +240,14 @@ async def test_storage_timeout_is_504_and_failure_502(make_client, monkeypatch):
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
     try:
-        cases = ((silent.getsockname()[1], 0.5, 504, "storage_timeout"), (closed.getsockname()[1], 8, 502, "storage_error"))
+        cases = (
+            (silent.getsockname()[1], 0.5, 504, "storage_timeout"),
+            (closed.getsockname()[1], 8, 502, "storage_error"),
+        )
         for port, timeout, status, code in cases:
             client = await make_client(
-                storage_url=f"s3://bucket?endpoint_url=http://127.0.0.1:{port}&region=us-east-1", storage_timeout=timeout
+                storage_url=f"s3://bucket?endpoint_url=http://127.0.0.1:{port}&region=us-east-1",
+                storage_timeout=timeout,
             )
             async with asyncio.timeout(10):
                 async with client.get("/a.jpg?w=10") as resp:

@@ -94,7 +94,7 @@ def multipart(boundary: str, *files: tuple[str | bytes, bytes]) -> bytes:
     out = b""
     for filename, body in files:
         name = filename.encode() if isinstance(filename, str) else filename
-        out += f"--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"".encode() + name
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="data"; filename="'.encode() + name
         out += b'"\r\n\r\n' + body + b"\r\n"
     return out + f"--{boundary}--\r\n".encode()
 
@@ -438,7 +438,10 @@ async def test_u13_client_hangs_up_mid_upload(api, data_dir):
     boundary = "cut"
     body = multipart(boundary, ("cut.png", image))
     for head, sent in (
-        (f"PUT /cut.png HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {len(image)}\r\n\r\n", image),
+        (
+            f"PUT /cut.png HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {len(image)}\r\n\r\n",
+            image,
+        ),
         (
             f"POST /cut HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
             f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n",
@@ -480,7 +483,9 @@ async def test_a_batch_whose_writes_have_begun_finishes_after_the_client_leaves(
     assert temp_files(data_dir) == []
 
 
-@pytest.mark.parametrize("target", ["/_/x.png", "/a/../b.png", "/a/%2e%2e/b.png", "/a//b.png", "/%00.png", "/" + "k" * 600])
+@pytest.mark.parametrize(
+    "target", ["/_/x.png", "/a/../b.png", "/a/%2e%2e/b.png", "/a//b.png", "/%00.png", "/" + "k" * 600]
+)
 async def test_u15_invalid_keys_are_400_before_the_body(api, data_dir, target):
     """Sent as raw request targets, so neither client nor router folds `..` or `//` first."""
     url = yarl.URL(f"http://{api.host}:{api.port}{target}", encoded=True)
@@ -585,7 +590,9 @@ async def test_listing_pages_through_250_keys(api, store):
             break
     assert pages == 3
     assert seen == keys  # complete, in order, no duplicates
-    assert (await listing(api, prefix="cat/", limit="100"))["images"] == (await listing(api, prefix="cat/", limit="100"))["images"]
+    assert (await listing(api, prefix="cat/", limit="100"))["images"] == (
+        await listing(api, prefix="cat/", limit="100")
+    )["images"]
     entry = (await listing(api, prefix="cat/", limit="1"))["images"][0]
     assert sorted(entry) == ["content_type", "etag", "key", "last_modified", "size", "url"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["last_modified"])
@@ -720,7 +727,11 @@ async def test_s3_without_tokens_answers_403_and_with_tokens_manages(make_client
 
 async def test_preflight_from_an_allowed_origin(make_client):
     client = await make_client(tokens=[TOKEN], manage_cors_origins=[ORIGIN])
-    request = {"Origin": ORIGIN, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "authorization"}
+    request = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "authorization",
+    }
     for target in ("/", "/a/b.png"):
         async with client.options(target, headers=request) as resp:
             assert resp.status == 204

@@ -43,7 +43,11 @@ async def scrape(client, headers=AUTH) -> dict:
 async def test_counters_after_a_miss_a_hit_a_404_and_a_400(make_client, store):
     client = await make_client(metrics_token=TOKEN)
     store("a.jpg", jpeg(64, 48))
-    expected = [("/a.jpg?w=20&fm=webp", 200, "miss"), ("/a.jpg?w=20&fm=webp", 200, "memory"), ("/nope.jpg?w=20", 404, None)]
+    expected = [
+        ("/a.jpg?w=20&fm=webp", 200, "miss"),
+        ("/a.jpg?w=20&fm=webp", 200, "memory"),
+        ("/nope.jpg?w=20", 404, None),
+    ]
     expected += [("/a.jpg?w=oops", 400, None), ("/a.jpg", 200, "miss"), ("/a.jpg", 200, "memory")]
     for target, status, cache in expected:
         async with client.get(target) as resp:
@@ -63,7 +67,11 @@ async def test_counters_after_a_miss_a_hit_a_404_and_a_400(make_client, store):
     assert value(found, "image_origin_renders_total") == 1
     assert value(found, "image_origin_redis_errors_total") == 0
     names = {name for name, _ in found}
-    assert {"image_origin_render_queue_depth", "image_origin_renders_in_flight", "image_origin_render_capacity"} <= names
+    assert {
+        "image_origin_render_queue_depth",
+        "image_origin_renders_in_flight",
+        "image_origin_render_capacity",
+    } <= names
 
 
 async def test_route_labels_come_from_the_fixed_set(make_client, store):
@@ -180,7 +188,8 @@ class FakeRedis:
 
 
 @pytest.mark.parametrize(
-    ("answer", "status", "state"), [(True, 200, "ok"), (False, 503, "error"), (ConnectionError("refused"), 503, "error")]
+    ("answer", "status", "state"),
+    [(True, 200, "ok"), (False, 503, "error"), (ConnectionError("refused"), 503, "error")],
 )
 async def test_ready_pings_redis_when_configured(client, answer, status, state):
     client.app[SERVICE].redis = FakeRedis(answer)

@@ -105,7 +105,9 @@ async def test_a_prerendered_variant_is_served_from_derived_storage(handler, sto
     assert client.app[SERVICE].pool.renders == 1
 
 
-async def test_an_overwrite_never_serves_the_old_variant_and_prunes_it(handler, store, data_dir, aiohttp_client, settings):
+async def test_an_overwrite_never_serves_the_old_variant_and_prunes_it(
+    handler, store, data_dir, aiohttp_client, settings
+):
     from origin.app import create_app
 
     store("shoe.png", png(120, 90))

@@ -48,7 +48,13 @@ async def cloudflare(aiohttp_server: Any) -> tuple[str, list[dict[str, Any]], li
     failures: list[int] = []
 
     async def purge_cache(request: web.Request) -> web.Response:
-        seen.append({"zone": request.match_info["zone"], "auth": request.headers.get("Authorization"), "body": await request.json()})
+        seen.append(
+            {
+                "zone": request.match_info["zone"],
+                "auth": request.headers.get("Authorization"),
+                "body": await request.json(),
+            }
+        )
         if failures:
             return web.json_response({"success": False, "errors": [{"code": 10000}]}, status=failures.pop(0))
         return web.json_response({"success": True, "errors": [], "messages": [], "result": {"id": "x"}})
@@ -77,7 +83,10 @@ async def test_cloudflare_purges_by_prefix_when_a_host_is_set(make_settings, sto
     base, seen, _ = cloudflare
     store("shoe.jpg", jpeg())
     config = make_settings(
-        cloudflare_api_base=base, cloudflare_zone_id=ZONE, cloudflare_api_token=TOKEN, cloudflare_purge_host="img.example.com"
+        cloudflare_api_base=base,
+        cloudflare_zone_id=ZONE,
+        cloudflare_api_token=TOKEN,
+        cloudflare_purge_host="img.example.com",
     )
     (data_dir / "shoe.jpg").unlink()
     assert await handle(config, data_dir, "shoe.jpg", "removed") is Outcome.REMOVED
@@ -93,7 +102,9 @@ async def test_a_failing_purge_is_retried(make_settings, store, data_dir, cloudf
     assert len(seen) == 3 and not failures
 
 
-async def test_a_purge_that_keeps_failing_never_fails_the_event(make_settings, store, data_dir, tmp_path, unused_tcp_port):
+async def test_a_purge_that_keeps_failing_never_fails_the_event(
+    make_settings, store, data_dir, tmp_path, unused_tcp_port
+):
     store("shoe.jpg", jpeg())
     presets = tmp_path / "presets.yaml"
     presets.write_text("presets:\n  card: {w: 20, warm: true}\n")
@@ -122,23 +133,36 @@ async def test_stale_events_purge_nothing(make_settings, store, data_dir, cloudf
     assert seen == []
 
 
-async def test_cloudfront_invalidates_the_key_and_its_variants(make_settings, store, data_dir, s3_endpoint, monkeypatch):
+async def test_cloudfront_invalidates_the_key_and_its_variants(
+    make_settings, store, data_dir, s3_endpoint, monkeypatch
+):
     cloudfront = boto3.client("cloudfront", endpoint_url=s3_endpoint, region_name=REGION)
-    origin = {"Id": "o", "DomainName": "origin.example.com", "CustomOriginConfig": {
-        "HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}
-    distribution = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": "test",
-        "Origins": {"Quantity": 1, "Items": [origin]},
-        "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "allow-all", "MinTTL": 0,
-                                 "ForwardedValues": {"QueryString": True, "Cookies": {"Forward": "none"}}},
-        "Comment": "",
-        "Enabled": True,
-    })["Distribution"]["Id"]
+    origin = {
+        "Id": "o",
+        "DomainName": "origin.example.com",
+        "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
+    }
+    distribution = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": "test",
+            "Origins": {"Quantity": 1, "Items": [origin]},
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "o",
+                "ViewerProtocolPolicy": "allow-all",
+                "MinTTL": 0,
+                "ForwardedValues": {"QueryString": True, "Cookies": {"Forward": "none"}},
+            },
+            "Comment": "",
+            "Enabled": True,
+        }
+    )["Distribution"]["Id"]
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFRONT", s3_endpoint)
     store("a b/shoe.jpg", jpeg())
     config = make_settings(cloudfront_distribution_id=distribution)
     assert await handle(config, data_dir, "a b/shoe.jpg") is Outcome.PRESENT
     listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Items"]
     assert len(listed) == 1
-    batch = cloudfront.get_invalidation(DistributionId=distribution, Id=listed[0]["Id"])["Invalidation"]["InvalidationBatch"]
+    batch = cloudfront.get_invalidation(DistributionId=distribution, Id=listed[0]["Id"])["Invalidation"][
+        "InvalidationBatch"
+    ]
     assert batch["Paths"]["Items"] == ["/a%20b/shoe.jpg", "/a%20b/shoe.jpg*"]

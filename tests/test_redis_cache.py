@@ -123,9 +123,7 @@ async def test_source_metadata_is_shared_and_invalidated_for_every_replica(make_
 
 async def test_popularity_is_counted_in_memory_and_flushed_in_one_pipeline(make_client, store, fake_server):
     store("a.png", png(200, 100))
-    client = await make_client(
-        redis_url="redis://fake", redis_prefix="t:", metadata_ttl=60, redis_flush_interval=3600
-    )
+    client = await make_client(redis_url="redis://fake", redis_prefix="t:", metadata_ttl=60, redis_flush_interval=3600)
     redis = client.app[SERVICE].redis
     urls = ["/a.png?w=20&fm=webp", "/a.png?fm=webp&w=20&dl=shoe.webp", "/a.png?w=30"]
     fake = fakeredis.FakeAsyncRedis(server=fake_server)

@@ -146,6 +146,7 @@ def test_jpeg_shrink_on_load_still_gives_exact_sizes(query, expected):
 
 # -- regions: crop, rect, rotation, flips, orientation -----------------------------------
 
+
 @pytest.mark.parametrize("source", [png, jpeg])
 @pytest.mark.parametrize(
     ("dims", "query", "points"),
@@ -157,7 +158,11 @@ def test_jpeg_shrink_on_load_still_gives_exact_sizes(query, expected):
         ((100, 200), "fit=crop&w=40&h=20&crop=top", {(8, 10): RED, (32, 10): GREEN}),
         ((100, 200), "fit=crop&w=40&h=20&crop=bottom", {(8, 10): BLUE, (32, 10): WHITE}),
         ((100, 200), "fit=crop&w=40&h=20&crop=bottom,left", {(8, 10): BLUE, (32, 10): WHITE}),
-        ((200, 100), "fit=crop&w=40&h=20&crop=focalpoint&fp-x=0.25&fp-y=0.25&fp-z=2", {(20, 10): RED, (3, 3): RED, (36, 16): RED}),
+        (
+            (200, 100),
+            "fit=crop&w=40&h=20&crop=focalpoint&fp-x=0.25&fp-y=0.25&fp-z=2",
+            {(20, 10): RED, (3, 3): RED, (36, 16): RED},
+        ),
         ((200, 100), "fit=crop&w=40&h=20&crop=focalpoint&fp-x=0.75&fp-y=0.75&fp-z=2", {(20, 10): WHITE, (3, 3): WHITE}),
         ((200, 100), "fit=crop&w=40&h=20&crop=focalpoint&fp-x=1&fp-y=0&fp-z=2", {(20, 10): GREEN}),
         ((200, 100), "fit=min&w=100&h=100&crop=right", {(75, 25): GREEN, (75, 75): WHITE}),
@@ -247,6 +252,7 @@ def test_orientation_then_rect_uses_displayed_coordinates():
 
 # -- formats ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("fm", "family"),
     [("jpg", "jpg"), ("pjpg", "jpg"), ("png", "png"), ("webp", "webp"), ("avif", "avif"), ("gif", "gif")],
@@ -334,6 +340,7 @@ def test_source_past_the_output_cap_is_never_served_as_is():
 
 # -- colour: input spaces and alpha -------------------------------------------------------
 
+
 def _assert_8bit_srgb(rendered: Rendered, bands: int = 3) -> pyvips.Image:
     image = decode(rendered.body)
     assert image.format == "uchar"
@@ -343,7 +350,9 @@ def _assert_8bit_srgb(rendered: Rendered, bands: int = 3) -> pyvips.Image:
 
 
 def test_16_bit_png_comes_out_8_bit():
-    data = (quadrants(64, 48).cast("ushort") * 257).cast("ushort").copy(interpretation="rgb16").pngsave_buffer(bitdepth=16)
+    data = (
+        (quadrants(64, 48).cast("ushort") * 257).cast("ushort").copy(interpretation="rgb16").pngsave_buffer(bitdepth=16)
+    )
     assert decode(data).format == "ushort"
     for query in ("w=32&fm=png", "fm=png", "w=32&fm=jpg"):
         image = _assert_8bit_srgb(run(data, query))
@@ -360,7 +369,10 @@ def test_16_bit_png_with_alpha_comes_out_8_bit_with_alpha():
 def test_grey_png_comes_out_srgb():
     grey = flat(64, 48, (100, 100, 100)).colourspace("b-w")
     assert decode(grey.pngsave_buffer()).bands == 1
-    for data in (grey.pngsave_buffer(), (grey.cast("ushort") * 257).cast("ushort").copy(interpretation="grey16").pngsave_buffer(bitdepth=16)):
+    for data in (
+        grey.pngsave_buffer(),
+        (grey.cast("ushort") * 257).cast("ushort").copy(interpretation="grey16").pngsave_buffer(bitdepth=16),
+    ):
         image = _assert_8bit_srgb(run(data, "w=32&fm=png"))
         assert close(pixel(image, 5, 5), (100, 100, 100), 3)
 
@@ -395,6 +407,7 @@ def test_alpha_is_kept_for_png_and_bg_fills_it():
 
 
 # -- canvases: fill, clamp, pad, trim -----------------------------------------------------
+
 
 def test_fill_solid_colour():
     rendered = run(png(64, 48), "fit=fill&w=100&h=100&fill=solid&fill-color=00ff00&fm=jpg")
@@ -469,7 +482,9 @@ def test_pad_with_fill_uses_fill_colour_inside_and_bg_outside():
 
 def _framed(inner: tuple[int, int] = (40, 30), border: int = 10) -> pyvips.Image:
     w, h = inner
-    return flat(w, h, BLUE).embed(border, border, w + 2 * border, h + 2 * border, extend="background", background=list(WHITE))
+    return flat(w, h, BLUE).embed(
+        border, border, w + 2 * border, h + 2 * border, extend="background", background=list(WHITE)
+    )
 
 
 def test_trim_removes_a_uniform_border():
@@ -550,6 +565,7 @@ def test_watermark_transparency_is_respected():
 
 # -- adjustments --------------------------------------------------------------------------
 
+
 def _one(colour: tuple[int, int, int], query: str) -> tuple[int, ...]:
     return pixel(run(flat(16, 16, colour).pngsave_buffer(), query + "&fm=png").body, 8, 8)
 
@@ -624,11 +640,16 @@ def test_blur_softens_edges_and_sharp_runs():
 
 # -- fm=json ------------------------------------------------------------------------------
 
+
 def test_describe():
     mostly_red = flat(60, 40, (230, 20, 30)).insert(flat(10, 10, BLUE), 0, 0).pngsave_buffer()
     body = json.loads(describe(mostly_red, CONFIG, RenderGuard()))
     assert {k: body[k] for k in ("width", "height", "format", "bytes", "has_alpha")} == {
-        "width": 60, "height": 40, "format": "png", "bytes": len(mostly_red), "has_alpha": False,
+        "width": 60,
+        "height": 40,
+        "format": "png",
+        "bytes": len(mostly_red),
+        "has_alpha": False,
     }
     colour = body["dominant_color"]
     assert colour.startswith("#") and len(colour) == 7
@@ -654,6 +675,7 @@ def test_describe_honours_limits_and_guard():
 
 
 # -- JPEG shrink-on-load ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("query", "factor"),
@@ -687,6 +709,7 @@ def test_jpeg_shrink_factor(query, factor):
 
 
 # -- failures -----------------------------------------------------------------------------
+
 
 class KillAfter(RenderGuard):
     """Flips the kill switch when the pipeline registers its n-th image, as a timeout would."""
@@ -894,6 +917,7 @@ def test_animation_trim_uses_one_box_for_every_frame():
 
 # -- formats: sniffing and negotiation ----------------------------------------------------
 
+
 @pytest.mark.parametrize("fm", ["jpg", "png", "webp", "avif", "gif"])
 def test_sniff_knows_every_output_it_can_read_back(fm):
     data = run(png(16, 12), f"fm={fm}").body
@@ -928,8 +952,19 @@ def test_trim_of_images_smaller_than_its_window_keeps_them(dims):
 
 @pytest.mark.parametrize(
     "query",
-    ["w=1", "h=1", "fit=crop&w=1&h=1", "fit=scale&w=1&h=300", "fit=fill&w=1&h=1", "fit=clamp&w=3&h=500",
-     "w=1&fm=avif", "w=1&fm=gif", "blur=2000&w=3", "pad=2048&w=1", "fit=fill&fill=blur&w=5&h=900"],
+    [
+        "w=1",
+        "h=1",
+        "fit=crop&w=1&h=1",
+        "fit=scale&w=1&h=300",
+        "fit=fill&w=1&h=1",
+        "fit=clamp&w=3&h=500",
+        "w=1&fm=avif",
+        "w=1&fm=gif",
+        "blur=2000&w=3",
+        "pad=2048&w=1",
+        "fit=fill&fill=blur&w=5&h=900",
+    ],
 )
 def test_extreme_sizes_render(query):
     for data in (jpeg(800, 600), flat(4000, 3).pngsave_buffer(), flat(1, 1).pngsave_buffer()):

@@ -139,7 +139,11 @@ async def test_sqs_failure_is_redelivered_then_dropped(s3_url, s3_endpoint, sqs,
     sqs.send_message(QueueUrl=url, MessageBody=(FIXTURES / "ceph-rgw-object-created.json").read_text())
     sqs.send_message(QueueUrl=url, MessageBody="{not json")
     handler = RecordingHandler(fail=True)
-    running(SqsSource(sqs_settings(s3_url, s3_endpoint, url, storage_url="file://./data", events_max_deliveries=2), handler).run)
+    running(
+        SqsSource(
+            sqs_settings(s3_url, s3_endpoint, url, storage_url="file://./data", events_max_deliveries=2), handler
+        ).run
+    )
     await eventually(lambda: queued(sqs, url) == 0)
     assert [event.key for event in handler.attempts] == [RGW_KEY, RGW_KEY]  # received twice, handled twice
     assert "received 3 times" in caplog.text and "not JSON" in caplog.text
@@ -151,7 +155,9 @@ async def test_sqs_with_a_dead_letter_queue_leaves_failures_to_it(s3_url, s3_end
     url, _ = new_queue(sqs, RedrivePolicy=policy)
     sqs.send_message(QueueUrl=url, MessageBody=(FIXTURES / "ceph-rgw-object-removed.json").read_text())
     handler = RecordingHandler(fail=True)
-    source = SqsSource(sqs_settings(s3_url, s3_endpoint, url, storage_url="file://./data", events_max_deliveries=1), handler)
+    source = SqsSource(
+        sqs_settings(s3_url, s3_endpoint, url, storage_url="file://./data", events_max_deliveries=1), handler
+    )
     running(source.run)
     await eventually(lambda: len(handler.attempts) >= 3)
     assert source.dead_letter and queued(sqs, url) == 1 and "dropping" not in caplog.text
@@ -198,7 +204,9 @@ async def test_webhook_queues_rgw_events_in_the_stream(hook, hook_settings, real
     rgw = (FIXTURES / "ceph-rgw-object-created.json").read_bytes()
     async with client.post("/_/events", data=rgw, headers=AUTH) as resp:
         assert resp.status == 200 and await resp.json() == {"queued": 1}
-    async with client.post(f"/_/events?token={TOKEN}", data=(FIXTURES / "ceph-rgw-object-removed.json").read_bytes()) as resp:
+    async with client.post(
+        f"/_/events?token={TOKEN}", data=(FIXTURES / "ceph-rgw-object-removed.json").read_bytes()
+    ) as resp:
         assert resp.status == 200  # RGW's push-endpoint cannot send headers
     assert await stream_events(real_redis) == [
         StorageEvent("created", RGW_KEY, "f696e1bd51e165f0b6ef3962dce274d6", "rgw"),
@@ -226,7 +234,9 @@ async def test_webhook_refusals(hook, hook_settings, real_redis, headers, data, 
 
 async def test_webhook_answers_503_when_redis_is_down(hook, hook_settings):
     client = await hook(hook_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
-    async with client.post("/_/events", data=(FIXTURES / "ceph-rgw-object-created.json").read_bytes(), headers=AUTH) as resp:
+    async with client.post(
+        "/_/events", data=(FIXTURES / "ceph-rgw-object-created.json").read_bytes(), headers=AUTH
+    ) as resp:
         assert resp.status == 503 and resp.headers["Retry-After"]
         assert (await resp.json())["error"]["code"] == "unavailable"
 
@@ -313,7 +323,13 @@ def test_missing_handler_module_is_a_clear_error(monkeypatch):
 def test_worker_command_refuses_without_sources(tmp_path):
     env = {name: value for name, value in os.environ.items() if not name.startswith("IMAGE_ORIGIN_")}
     result = subprocess.run(
-        [sys.executable, "-m", "workers"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env, check=False
+        [sys.executable, "-m", "workers"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+        check=False,
     )
     assert result.returncode == 2 and "nothing to read events from" in result.stderr
 
@@ -365,7 +381,10 @@ async def test_embedded_default_handles_events_in_process(aiohttp_client, make_s
     async with client.delete("/", json={"images": ["a.png"]}, headers=AUTH) as resp:
         assert resp.status == 200
     await eventually(lambda: len(handler.events) == 2)
-    assert handler.events == [StorageEvent("created", "a.png", etag, "origin"), StorageEvent("removed", "a.png", None, "origin")]
+    assert handler.events == [
+        StorageEvent("created", "a.png", etag, "origin"),
+        StorageEvent("removed", "a.png", None, "origin"),
+    ]
 
 
 async def test_in_process_queue_is_bounded(caplog):

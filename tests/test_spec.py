@@ -44,8 +44,17 @@ def test_spec_is_frozen_and_hashable():
 
 def test_canonical_sorts_and_formats_every_kind_of_field():
     spec = TransformSpec(
-        w=0.5, dpr=2, ar=16 / 9, fit="crop", crop=("left", "top"), rect=(1, 2, 3, 4), invert=True,
-        bg=(1, 2, 3, 4), auto=("compress", "format"), mark="logos/a b.png", dl="x&y=z.jpg",
+        w=0.5,
+        dpr=2,
+        ar=16 / 9,
+        fit="crop",
+        crop=("left", "top"),
+        rect=(1, 2, 3, 4),
+        invert=True,
+        bg=(1, 2, 3, 4),
+        auto=("compress", "format"),
+        mark="logos/a b.png",
+        dl="x&y=z.jpg",
     )
     assert canonical(spec) == (
         "ar=1.777778:1&auto=compress,format&bg=04010203&crop=left,top&dl=x%26y%3Dz.jpg&dpr=2"

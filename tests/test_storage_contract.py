@@ -225,7 +225,19 @@ async def test_list_pages_through_250_keys(backend: Backend) -> None:
 
 
 async def test_list_in_utf8_byte_order(backend: Backend) -> None:
-    keys = ["a/b.png", "a-c.png", "a.png", "ab.png", "a0.png", "é.png", "z.png", "中.png", "😀.png", "Z.png", "a/b/c.png"]
+    keys = [
+        "a/b.png",
+        "a-c.png",
+        "a.png",
+        "ab.png",
+        "a0.png",
+        "é.png",
+        "z.png",
+        "中.png",
+        "😀.png",
+        "Z.png",
+        "a/b/c.png",
+    ]
     for key in keys:
         await put(backend.storage, key, image(key))
     expected = sorted(keys, key=lambda k: k.encode())
@@ -386,7 +398,12 @@ async def test_s3_refused_connection_is_a_storage_error(s3_endpoint: str) -> Non
         port = probe.getsockname()[1]  # bound, never listening: connections are refused
         storage = await open_storage(f"s3://bucket-name?endpoint_url=http://127.0.0.1:{port}&region=us-east-1", 5)
         try:
-            calls = (storage.head("a.png"), storage.list("", None, 10), put(storage, "a.png", IMAGE), storage.delete(["a"]))
+            calls = (
+                storage.head("a.png"),
+                storage.list("", None, 10),
+                put(storage, "a.png", IMAGE),
+                storage.delete(["a"]),
+            )
             results = await asyncio.gather(*calls, return_exceptions=True)  # together: one retry's backoff each
             assert all(type(r) is StorageError for r in results), results
         finally:

@@ -64,7 +64,9 @@ async def test_warm_prerenders_every_original_under_the_prefix(settings, origina
     assert (again.done, again.skipped, again.failed) == (0, len(IMAGES), 1)
 
 
-async def test_warm_resumes_after_an_interruption_without_redoing_work(settings, originals, data_dir, tmp_path, monkeypatch):
+async def test_warm_resumes_after_an_interruption_without_redoing_work(
+    settings, originals, data_dir, tmp_path, monkeypatch
+):
     state = tmp_path / "state.json"
     seen: list[str] = []
     original = Handler.backfill

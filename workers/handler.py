@@ -92,7 +92,9 @@ class Handler:
         await self.open()
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def open(self) -> _Parts:
@@ -107,7 +109,9 @@ class Handler:
                 self._stack.push_async_callback(purges.close)
                 prerender = None
                 if service.derived is not None:
-                    prerender = Prerender(service, service.derived, self.access, self.settings.warm_popular, self.presets)
+                    prerender = Prerender(
+                        service, service.derived, self.access, self.settings.warm_popular, self.presets
+                    )
                 self._parts = _Parts(service, reads, prerender, purges)
             return self._parts
 

@@ -61,7 +61,9 @@ class CloudFront:
         from aiobotocore.config import AioConfig
         from aiobotocore.session import get_session
 
-        config = AioConfig(connect_timeout=TIMEOUT, read_timeout=TIMEOUT, retries={"mode": "standard", "max_attempts": 1})
+        config = AioConfig(
+            connect_timeout=TIMEOUT, read_timeout=TIMEOUT, retries={"mode": "standard", "max_attempts": 1}
+        )
         stack = contextlib.AsyncExitStack()
         client = await stack.enter_async_context(
             get_session().create_client("cloudfront", region_name="us-east-1", config=config)

@@ -85,14 +85,16 @@ async def read_json(request: web.Request) -> object:
     """A small JSON body (DELETE); 400 invalid_form when it does not parse."""
     body = await read_body(request, MAX_JSON_BYTES)
     if not body:
-        raise EmptyBody("the body is empty; expected JSON such as {\"images\": [\"a.jpg\"]}")
+        raise EmptyBody('the body is empty; expected JSON such as {"images": ["a.jpg"]}')
     try:
         return json.loads(body)
     except ValueError:
         raise InvalidForm("the body is not valid JSON") from None
 
 
-async def _collect(read: Callable[[int], Awaitable[bytes]], request: web.Request, limit: int, request_limit: int) -> bytes:
+async def _collect(
+    read: Callable[[int], Awaitable[bytes]], request: web.Request, limit: int, request_limit: int
+) -> bytes:
     """Read chunks until the end, refusing one past `limit` (this item) or `request_limit` (all)."""
     data = bytearray()
     while chunk := await read(CHUNK):

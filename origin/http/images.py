@@ -62,12 +62,19 @@ async def get_image(request: web.Request) -> web.StreamResponse:
         accepts = negotiate(request.headers.get("Accept", ""))
         etag, source = await service.variant_etag(key, spec, accepts)
         negotiated = spec.fm is None and "format" in spec.auto
-        if h.not_modified(request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"), etag, source.last_modified):
+        if h.not_modified(
+            request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"), etag, source.last_modified
+        ):
             return _not_modified(etag, source.last_modified, key, policy, negotiated)
         image = await service.variant(key, spec, accepts, etag, source)
         return _respond(request, image, key, policy, spec.dl, ranged=False)
     source = await service.source_info(key)
-    if h.not_modified(request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"), source.etag, source.last_modified):
+    if h.not_modified(
+        request.headers.get("If-None-Match"),
+        request.headers.get("If-Modified-Since"),
+        source.etag,
+        source.last_modified,
+    ):
         return _not_modified(source.etag, source.last_modified, key, policy, False)
     image = await service.original(key)
     return _respond(request, image, key, policy, spec.dl, ranged=True)

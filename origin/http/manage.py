@@ -131,7 +131,9 @@ async def upload(request: web.Request) -> web.Response:
         for key, file in zip(keys, files, strict=True)
     ]
     work = store_batch(service.storage, service.invalidate, uploads)
-    stored = await detached(request.app, announced(request.app[EMITTER], work, lambda done: [created(s.object) for s in done]))
+    stored = await detached(
+        request.app, announced(request.app[EMITTER], work, lambda done: [created(s.object) for s in done])
+    )
     return web.json_response({"images": [_entry(item) for item in stored]}, status=201)
 
 
@@ -283,6 +285,8 @@ def _listed(info: ObjectInfo) -> dict[str, object]:
         "url": _url(info.key),
         "size": info.size,
         "etag": info.etag,
-        "last_modified": datetime.fromtimestamp(info.last_modified, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "last_modified": datetime.fromtimestamp(info.last_modified, UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z"),
         "content_type": info.content_type or None,
     }

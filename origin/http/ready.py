@@ -41,19 +41,21 @@ async def ready(request: web.Request) -> web.Response:
     states = dict(zip(checks, await asyncio.gather(*(_state(n, c, timeout) for n, c in checks.items())), strict=True))
     down = [name for name, state in states.items() if state != "ok"]
     if down:
-        return web.json_response({"status": "unavailable", "down": down, "checks": states}, status=503, headers=_NO_STORE)
+        return web.json_response(
+            {"status": "unavailable", "down": down, "checks": states}, status=503, headers=_NO_STORE
+        )
     return web.json_response({"status": "ready", "checks": states}, headers=_NO_STORE)
 
 
 async def _state(name: str, check: Awaitable[None], timeout: float) -> str:
-    """"ok", "timeout" or "error": the reason is logged for operators, not shown to whoever probes."""
+    """ "ok", "timeout" or "error": the reason is logged for operators, not shown to whoever probes."""
     try:
         async with asyncio.timeout(timeout):
             await check
     except TimeoutError:
         log.warning("not ready: %s did not answer within %g s", name, timeout)
         return "timeout"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of a dependency means "not ready"
         log.warning("not ready: %s failed: %r", name, exc)
         return "error"
     return "ok"

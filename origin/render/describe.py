@@ -44,7 +44,7 @@ def dominant_colour(thumb: pyvips.Image) -> str:
     if thumb.hasalpha():
         thumb = thumb.flatten(background=[255, 255, 255])
     hist = thumb.cast("uchar").hist_find_ndim(bins=_BINS)
-    counts = struct.unpack(f"{_BINS ** 3}I", hist.write_to_memory())
+    counts = struct.unpack(f"{_BINS**3}I", hist.write_to_memory())
     best = max(range(len(counts)), key=counts.__getitem__)
     # Layout: x = red bin, y = green bin, band = blue bin.
     blue, rest = best % _BINS, best // _BINS

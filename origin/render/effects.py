@@ -60,10 +60,7 @@ def _lch(colour: pyvips.Image, chroma: float, hue: int) -> pyvips.Image:
 
 
 def _sepia_matrix(amount: float) -> list[list[float]]:
-    return [
-        [(1 - amount) * (i == j) + amount * _SEPIA[i][j] for j in range(3)]
-        for i in range(3)
-    ]
+    return [[(1 - amount) * (i == j) + amount * _SEPIA[i][j] for j in range(3)] for i in range(3)]
 
 
 def _monochrome(colour: pyvips.Image, tint: tuple[int, int, int, int]) -> pyvips.Image:
@@ -83,9 +80,7 @@ def blur(image: pyvips.Image, amount: int) -> pyvips.Image:
         return image.gaussblur(sigma)
     factor = sigma / _MAX_DIRECT_SIGMA
     small = image.resize(1 / factor)
-    blurred = small.gaussblur(_MAX_DIRECT_SIGMA).resize(
-        image.width / small.width, vscale=image.height / small.height
-    )
+    blurred = small.gaussblur(_MAX_DIRECT_SIGMA).resize(image.width / small.width, vscale=image.height / small.height)
     return blurred.crop(0, 0, min(image.width, blurred.width), min(image.height, blurred.height)).embed(
         0, 0, image.width, image.height, extend="copy"
     )

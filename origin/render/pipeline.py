@@ -98,9 +98,7 @@ def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> 
 def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
     """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill)."""
     smart = any(word in spec.crop for word in ("entropy", "edges"))
-    return bool(
-        info.orientation != 1 or spec.rot or spec.flip or spec.trim or smart or spec.fill == "blur"
-    )
+    return bool(info.orientation != 1 or spec.rot or spec.flip or spec.trim or smart or spec.fill == "blur")
 
 
 def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:

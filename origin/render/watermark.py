@@ -15,7 +15,9 @@ from .config import RenderConfig
 from .probe import STRICT_LOAD, probe
 
 
-def load_mark(data: bytes, base_width: int, base_height: int, spec: TransformSpec, config: RenderConfig) -> pyvips.Image:
+def load_mark(
+    data: bytes, base_width: int, base_height: int, spec: TransformSpec, config: RenderConfig
+) -> pyvips.Image:
     """Decode the mark at the size it will be drawn, in sRGB with an alpha band."""
     info = probe(data, config)
     if spec.mark_scale is not None:

@@ -193,7 +193,9 @@ class S3Storage:
             for entry in contents:
                 key = entry["Key"][len(self.prefix) :]
                 if _valid(key):  # never `_/` (the service's own files), nor keys our API cannot name
-                    items.append(ObjectInfo(key, entry["ETag"].strip('"'), entry["Size"], entry["LastModified"].timestamp()))
+                    items.append(
+                        ObjectInfo(key, entry["ETag"].strip('"'), entry["Size"], entry["LastModified"].timestamp())
+                    )
             if not contents:
                 break  # "truncated" with nothing in it: never loop on a confused server
             start_after = contents[-1]["Key"]

@@ -89,7 +89,9 @@ class SqsSource:
         if received > self.max_deliveries and not self.dead_letter:
             log.error(
                 "dropping SQS message %s: received %d times, its events never succeeded: %.500s",
-                message.get("MessageId"), received, message.get("Body"),
+                message.get("MessageId"),
+                received,
+                message.get("Body"),
             )
             await self._delete(client, receipt)
             return
@@ -106,7 +108,11 @@ class SqsSource:
             delay = math.ceil(backoff(received, self.retry_base, self.retry_cap))
             log.warning(
                 "event of SQS message %s failed (%s: %s); retrying in %d s (receive %d)",
-                message.get("MessageId"), type(exc).__name__, exc, delay, received,
+                message.get("MessageId"),
+                type(exc).__name__,
+                exc,
+                delay,
+                received,
             )
             with contextlib.suppress(*_TRANSIENT):  # if this fails, the visibility timeout still ends
                 await client.change_message_visibility(

@@ -83,15 +83,15 @@ class StreamConsumer:
                 if claimed:
                     await self._handle_all(client, claimed)
                     continue
-                read = client.xreadgroup(
-                    GROUP, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms
-                )
+                read = client.xreadgroup(GROUP, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms)
                 finished, reply = await until_stopped(stop, read)
             except _TRANSIENT as exc:
                 failures += 1
                 grouped = False  # the stream or its group may be what went missing (NOGROUP)
                 pause = backoff(failures, 1.0, 30.0)
-                log.warning("reading the event stream failed (%s: %s); trying again in %g s", type(exc).__name__, exc, pause)
+                log.warning(
+                    "reading the event stream failed (%s: %s); trying again in %g s", type(exc).__name__, exc, pause
+                )
                 await until_stopped(stop, asyncio.sleep(pause))
                 continue
             if not finished:
@@ -138,13 +138,19 @@ class StreamConsumer:
             except Exception as exc:  # noqa: BLE001 - any handler failure means "try again later"
                 log.warning(
                     "event %s %r failed (%s: %s); retried once idle for %g s",
-                    event.kind, event.key, type(exc).__name__, exc, self.claim_idle_ms / 1000,
+                    event.kind,
+                    event.key,
+                    type(exc).__name__,
+                    exc,
+                    self.claim_idle_ms / 1000,
                 )
                 return
         try:
             await client.xack(self.stream, GROUP, entry_id)
         except _TRANSIENT as exc:
-            log.warning("could not acknowledge stream entry %s (%s); it will be delivered again", entry_id.decode(), exc)
+            log.warning(
+                "could not acknowledge stream entry %s (%s); it will be delivered again", entry_id.decode(), exc
+            )
 
     async def _leave(self, client: aioredis.Redis) -> None:
         """On a clean stop, remove this consumer from the group if it holds nothing (names are per process)."""

@@ -71,7 +71,9 @@ def webhook_app(settings: Settings, redis: aioredis.Redis) -> web.Application:
                     await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("could not queue %d events (%s: %s): answered 503", len(events), type(exc).__name__, exc)
-            raise EventsUnavailable("events cannot be queued right now; send them again", headers={"Retry-After": "5"}) from None
+            raise EventsUnavailable(
+                "events cannot be queued right now; send them again", headers={"Retry-After": "5"}
+            ) from None
         return web.json_response({"queued": len(events)})
 
     async def health(request: web.Request) -> web.Response:
