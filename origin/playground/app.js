@@ -88,9 +88,9 @@ async function upload(files) {
   say("uploading " + files.length + " file(s)...");
   try {
     const data = await manage("POST", folder ? path(folder) : "/", form);
-    say("stored " + data.images.map((i) => i.key + " (" + i.width + "x" + i.height + " " + i.format + ")").join(", "));
     state.cursors = [null];
     await list(0);
+    say("stored " + data.images.map((i) => i.key + " (" + i.width + "x" + i.height + " " + i.format + ")").join(", "));
     choose(data.images[0].key);
   } catch (error) { say("upload failed: " + error.message, true); }
 }
@@ -108,11 +108,11 @@ $("delete").addEventListener("click", async () => {
   if (!confirm("Delete " + keys.join(", ") + "?")) return;
   try {
     const data = await manage("DELETE", "/", JSON.stringify({ images: keys }), { "Content-Type": "application/json" });
-    say("deleted " + data.deleted.join(", "));
     state.selected.clear();
     if (keys.includes(state.key)) { state.key = null; $("editor").hidden = true; }
     state.cursors = [null];
-    list(0);
+    await list(0);
+    say("deleted " + data.deleted.join(", "));
   } catch (error) { say("delete failed: " + error.message, true); }
 });
 
