@@ -149,7 +149,7 @@ _KEY = {
     "example": "sample.jpg",
 }
 _FOLDER = dict(_KEY, description="a folder: files are stored as {path}/{filename}", example="uploads")
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _image_get() -> dict[str, Any]:
