@@ -16,6 +16,7 @@ from .config import RenderConfig
 
 _SWAPS_AXES = frozenset({5, 6, 7, 8})
 _METADATA_FIELDS = ("exif-data", "xmp-data", "iptc-data")
+_CHROMA_SAMPLES = {"4:4:4": 3.0, "4:2:2": 2.0, "4:4:0": 2.0, "4:2:0": 1.5, "4:1:1": 1.5}
 STRICT_LOAD = "fail_on=truncated"
 """Load options for `thumbnail_buffer`, which takes them only as a string: a `fail_on=`
 keyword is silently ignored there and a truncated file decodes half grey."""
@@ -35,6 +36,9 @@ class SourceInfo:
     """A progressive JPEG: decoding it holds every coefficient, whatever the shrink."""
     has_metadata: bool = False
     """EXIF, XMP or IPTC present: the source must not be served in place of a stripped render."""
+    samples: float = 0.0
+    """JPEG: DCT samples per pixel over all components (1 grey, 1.5 colour 4:2:0, 3 colour 4:4:4,
+    4 CMYK); what a progressive decode's coefficient buffers scale with. 0 for other formats."""
 
     @property
     def animated(self) -> bool:
@@ -74,7 +78,17 @@ def probe(data: bytes, config: RenderConfig) -> SourceInfo:
         orientation=orientation,
         progressive=bool(image.get("jpeg-multiscan")) if image.get_typeof("jpeg-multiscan") else False,
         has_metadata=any(image.get_typeof(field) for field in _METADATA_FIELDS),
+        samples=_jpeg_samples(image) if fmt == "jpg" else 0.0,
     )
+
+
+def _jpeg_samples(image: pyvips.Image) -> float:
+    """Samples per pixel from the header's chroma subsampling; unknown layouts count every band in full."""
+    bands = int(image.bands)
+    if bands != 3:
+        return float(bands)
+    subsample = image.get("jpeg-chroma-subsample") if image.get_typeof("jpeg-chroma-subsample") else ""
+    return _CHROMA_SAMPLES.get(subsample, 3.0)
 
 
 def check_frames(info: SourceInfo, config: RenderConfig) -> None:
