@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import Overloaded, RenderTimeout
 from .render import RenderGuard
@@ -82,7 +83,7 @@ class Slot:
         guard = RenderGuard(pool.budget)
         loop = asyncio.get_running_loop()
         pool.renders += 1
-        future = loop.run_in_executor(pool._executor, fn, *args, guard)
+        future = loop.run_in_executor(pool._executor, functools.partial(fn, *args, guard))
         self._running = True  # from here the thread owns the slot
         future.add_done_callback(self._finished)
         try:
@@ -98,7 +99,7 @@ class Slot:
         if not self._running:
             self._release()
 
-    def _finished(self, future: asyncio.Future[object]) -> None:
+    def _finished(self, future: asyncio.Future[Any]) -> None:
         self._release()
         if not future.cancelled():
             future.exception()  # retrieved here so a killed render's error is never "unhandled"

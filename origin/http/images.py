@@ -21,14 +21,6 @@ from ..storage import ObjectInfo
 from . import headers as h
 from .middlewares import SECURITY_HEADERS
 
-SERVICE = web.AppKey("service", ImageService)
-POLICY = web.AppKey("policy", "ResponsePolicy")
-ACCESS = web.AppKey("access", Access)
-METRICS = web.AppKey("metrics", Metrics)
-SEND_TIMEOUT = web.AppKey("send_timeout", float)
-"""Seconds a client may take to accept one chunk of an original before the response is cut."""
-log = logging.getLogger("origin.http")
-
 
 @dataclass(frozen=True, slots=True)
 class ResponsePolicy:
@@ -36,6 +28,15 @@ class ResponsePolicy:
 
     cache_control: str
     cors_origin: str
+
+
+SERVICE = web.AppKey("service", ImageService)
+POLICY = web.AppKey("policy", ResponsePolicy)
+ACCESS = web.AppKey("access", Access)
+METRICS = web.AppKey("metrics", Metrics)
+SEND_TIMEOUT = web.AppKey("send_timeout", float)
+"""Seconds a client may take to accept one chunk of an original before the response is cut."""
+log = logging.getLogger("origin.http")
 
 
 def request_key(request: web.Request) -> str:
