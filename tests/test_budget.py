@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-import pyvips
 import pytest
+import pyvips
 
 from origin.render import RenderConfig, RenderGuard, probe
 from origin.render.budget import MemoryBudget, estimate
