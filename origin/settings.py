@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     error_cache_control: str = "public, max-age=10"
     cors_origin: str = "*"
     log_level: str = "INFO"
+    # `json`: every log line (the access log included) is one JSON object, for a log shipper.
+    log_format: Literal["text", "json"] = "text"
+    # One line per request (Combined Log Format + duration + request id) on `origin.access`.
+    access_log: bool = False
 
     # Worker: on each upload, render the presets marked `warm: true` and this many of the most
     # requested specs (today's and yesterday's Redis popularity counts; none without Redis).
