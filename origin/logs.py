@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -49,20 +50,36 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str, fmt: str) -> None:
-    """The process's one handler, on stderr, in `fmt` ("text" or "json"); libvips' warnings captured."""
-    handler = logging.StreamHandler()
+    """The process's log handler, on stderr, in `fmt` ("text" or "json"); libvips' warnings captured.
+
+    Called again (several commands in one process, the tests), it replaces only its own handler.
+    """
     if fmt == "json":
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime
     else:
         formatter = logging.Formatter(_TEXT_FORMAT)
-    handler.setFormatter(formatter)
+    _HANDLER.setFormatter(formatter)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
+    if _HANDLER not in root.handlers:
+        root.addHandler(_HANDLER)
     root.setLevel(level)
     capture_libvips_warnings()
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time (as logging's last resort does), never a closed copy."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+_HANDLER = _Stderr()
 
 
 class _LibvipsWarnings(logging.Filter):
