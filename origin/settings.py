@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     default_quality: int = Field(75, ge=1, le=100)
     compress_quality: int = Field(45, ge=1, le=100)
     # AVIF effort 1: 1.7x the WebP encode time (2.8x its CPU), files 5% larger than effort 2
-    # (measured by bench/run.py; effort 2 costs 4.6x the WebP CPU time under load).
+    # (measured by `python -m bench`; effort 2 costs 4.6x the WebP CPU time under load).
     avif_effort: int = Field(1, ge=0, le=9)
     webp_effort: int = Field(4, ge=0, le=6)
 
