@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # One line per request (Combined Log Format + duration + request id) on `origin.access`.
     access_log: bool = False
+    # The browser playground at /_/playground (origin/http/playground.py). Unset: on only while
+    # `host` is a loopback address, so a public deployment does not show it unless asked to.
+    playground: bool | None = None
 
     # Worker: on each upload, render the presets marked `warm: true` and this many of the most
     # requested specs (today's and yesterday's Redis popularity counts; none without Redis).
