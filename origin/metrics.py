@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from .logs import libvips_warnings
 
 if TYPE_CHECKING:
-    from .service import Image, ImageService
+    from .service import Image, ImageService, Original
 
 ROUTES = ("image", "original", "manage", "health", "metrics", "other")
 """Every value of the `route` label: a fixed set, so no request can mint a new series."""
@@ -57,7 +57,7 @@ class Metrics:
         """One render to `fmt` (an output format name: jpg, webp, json...) that took `seconds`."""
         self._render_seconds.labels(fmt).observe(seconds)
 
-    def served(self, image: Image) -> None:
+    def served(self, image: Image | Original) -> None:
         """Count an image response by cache outcome (renders are timed by the service)."""
         self._outcomes[image.cache].inc()
 
