@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     error_cache_control: str = "public, max-age=10"
     cors_origin: str = "*"
     log_level: str = "INFO"
+    # The browser playground at /_/playground (origin/http/playground.py). Unset: on only while
+    # `host` is a loopback address, so a public deployment does not show it unless asked to.
+    playground: bool | None = None
 
     # Worker: on each upload, render the presets marked `warm: true` and this many of the most
     # requested specs (today's and yesterday's Redis popularity counts; none without Redis).
