@@ -1,4 +1,4 @@
-"""Hostile and broken inputs on the render path, over real HTTP (BAD-INPUTS.md R1-R28, B1/B2/B5).
+"""Hostile and broken inputs on the render path, over real HTTP (docs/threats.md R1-R28, B1/B2/B5).
 
 Every request here goes through the real app on a test server. Keys are sent as raw
 request targets (`yarl.URL(..., encoded=True)`) so neither the client nor the router

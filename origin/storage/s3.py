@@ -11,7 +11,7 @@ Every call runs under botocore's connect/read timeouts and an `asyncio.timeout` 
 the whole call, retries included: StorageTimeout (504) when it runs out, StorageError
 (502) for any other failure, never a hang.
 
-Where S3-compatible servers differ (see DESIGN.md's field notes), this code uses what
+Where S3-compatible servers differ (docs/design.md, "S3-compatible servers"), this code uses what
 works on all of them: IfMatch with the ETag unquoted; 412 or 404 on a conditional
 replace of a missing key both mean PreconditionFailed; listings resume from our own
 decoded cursor (StartAfter), never from a server token. ListObjectsV2 returns no
