@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     error_cache_control: str = "public, max-age=10"
     cors_origin: str = "*"
     log_level: str = "INFO"
+    # `json`: every log line (the access log included) is one JSON object, for a log shipper.
+    log_format: Literal["text", "json"] = "text"
+    # One line per request (Combined Log Format + duration + request id) on `origin.access`.
+    access_log: bool = False
     # The browser playground at /_/playground (origin/http/playground.py). Unset: on only while
     # `host` is a loopback address, so a public deployment does not show it unless asked to.
     playground: bool | None = None
