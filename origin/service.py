@@ -33,7 +33,7 @@ from .storage import ObjectInfo, Storage
 
 log = logging.getLogger("origin.service")
 
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 """Bump when rendering changes what bytes a spec produces, so old variants are not served."""
 
 
