@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .logs import setup_logging
 from .presets import PresetError
 from .render import UnsafeLibvips
 from .settings import ConfigError, Settings, load_settings
@@ -105,8 +106,7 @@ def _load(config: Path | None, **overrides: object) -> Settings | None:
     except ConfigError as exc:
         print(f"image-origin: {exc}", file=sys.stderr)
         return None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pyvips").setLevel(logging.WARNING)  # libvips' INFO chatter is per render
+    setup_logging(settings.log_level, settings.log_format)
     return settings
 
 
