@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     cloudflare_api_token: str | None = None
     cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
     cloudflare_purge_host: str | None = None
+    # nginx in front (deploy/nginx/): the proxy_cache folder, writable by this process; a purge
+    # deletes every cached response whose Cache-Tag is the key (nginx then answers MISS).
+    nginx_cache_path: Path | None = None
 
     # Observability: Prometheus metrics at /_/metrics, never public by default. With
     # `metrics_port`, served only there (the main port answers 404); without it, on the main
