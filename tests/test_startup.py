@@ -21,7 +21,12 @@ def run(args: list[str], cwd: Path, timeout: float = 60, **env: str) -> subproce
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_ORIGIN_")}
     environ.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "origin.cli", *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "origin.cli", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
