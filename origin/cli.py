@@ -8,8 +8,6 @@ import logging
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from .presets import PresetError
 from .render import UnsafeLibvips
 from .settings import ConfigError, Settings, load_settings
@@ -52,15 +50,11 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
         app = create_app(settings, handler_factory=in_process)
     except (PresetError, UnsafeLibvips) as exc:
         return _refused("image-origin", exc)
-    # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups.
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        shutdown_timeout=settings.render_timeout + 5,
-        print=lambda message: logging.getLogger("origin").info(message.strip()),
-    )
+    from .server import run
+
+    # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups. The server
+    # owns the socket: deadlines on every phase of a connection, and the connection cap.
+    run(app, settings, access_log=None, shutdown_timeout=settings.render_timeout + 5)
     return 0
 
 
