@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
+from .logs import setup_logging
 from .presets import PresetError
 from .render import UnsafeLibvips
 from .settings import ConfigError, Settings, load_settings
@@ -99,8 +99,7 @@ def _load(config: Path | None, **overrides: object) -> Settings | None:
     except ConfigError as exc:
         print(f"image-origin: {exc}", file=sys.stderr)
         return None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pyvips").setLevel(logging.WARNING)  # libvips' INFO chatter is per render
+    setup_logging(settings.log_level, settings.log_format)
     return settings
 
 

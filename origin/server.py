@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
 import re
 import resource
@@ -44,7 +45,7 @@ from aiohttp.web_protocol import RequestHandler
 from yarl import URL
 
 from .errors import RequestTimeout
-from .http.middlewares import error_response
+from .http.middlewares import SECURITY_HEADERS, error_response
 from .settings import Settings
 
 log = logging.getLogger("origin.server")
@@ -69,8 +70,7 @@ class ConnectionGuard:
         self.connections: set[GuardedHandler] = set()
         self.counts: collections.Counter[str] = collections.Counter()
         self._logged_at = loop.time()
-        retry = {"Retry-After": str(settings.retry_after)}
-        self._refusal = _canned(error_response(503, "overloaded", "too many connections; retry shortly", "", retry))
+        self._refusal = _refusal(settings.retry_after)
         self._watchdog: asyncio.Task[None] | None = None
         self.error_cache_control = settings.error_cache_control
         inner = server.request_handler
@@ -203,14 +203,12 @@ class GuardedHandler(RequestHandler):
         traceback in the log for a client's garbage (counted instead)."""
         if request.writer.output_size > 0:
             raise ConnectionError("the response has started: the connection is cut instead")
-        if status >= 500:
-            if not isinstance(exc, TimeoutError):
-                log.error("error handling %s %s", request.method, request.path, exc_info=exc)
-            response = error_response(status, "internal_error", "internal error", "", {})
+        if status >= 500:  # logged once by error_response, with its cause
+            response = error_response(request, status, "internal_error", "internal error", cache_control="", cause=exc)
         else:
             self._guard.count("unparseable requests")
             code, status, text = _parse_error(exc, self._guard.server._kwargs.get("max_field_size"))
-            response = error_response(status, code, text, self._guard.error_cache_control, {})
+            response = error_response(request, status, code, text, cache_control=self._guard.error_cache_control)
         response.force_close()
         return response
 
@@ -249,13 +247,23 @@ class _Refusal(asyncio.Protocol):
         transport.close()
 
 
-def _canned(response: web.Response) -> bytes:
-    """A response as the bytes on the wire, made once (with Connection: close)."""
-    body = response.body if isinstance(response.body, bytes) else b""
-    lines = [f"HTTP/1.1 {response.status} {response.reason}"]
-    lines += [f"{name}: {value}" for name, value in response.headers.items()]
-    lines += [f"Content-Length: {len(body)}", "Connection: close"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+def _refusal(retry_after: int) -> bytes:
+    """The 503 for a connection past the cap, as bytes on the wire, made once.
+
+    Not built by `error_response`: there is no request (nothing is read from a refused
+    connection), so the body is the same shape with no request id, and nosniff as always.
+    """
+    body = json.dumps({"error": {"code": "overloaded", "message": "too many connections; retry shortly"}}).encode()
+    head = [
+        "HTTP/1.1 503 Service Unavailable",
+        "Content-Type: application/json; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        f"Retry-After: {retry_after}",
+        "Cache-Control: no-store",
+        *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
+        "Connection: close",
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
 def _fitting_cap(wanted: int) -> int:

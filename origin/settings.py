@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     error_cache_control: str = "public, max-age=10"
     cors_origin: str = "*"
     log_level: str = "INFO"
+    # `json`: every log line (the access log included) is one JSON object, for a log shipper.
+    log_format: Literal["text", "json"] = "text"
+    # One line per request (Combined Log Format + duration + request id) on `origin.access`.
+    access_log: bool = False
     # The browser playground at /_/playground (origin/http/playground.py). Unset: on only while
     # `host` is a loopback address, so a public deployment does not show it unless asked to.
     playground: bool | None = None
@@ -134,6 +138,9 @@ class Settings(BaseSettings):
     cloudflare_api_token: str | None = None
     cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
     cloudflare_purge_host: str | None = None
+    # nginx in front (deploy/nginx/): the proxy_cache folder, writable by this process; a purge
+    # deletes every cached response whose Cache-Tag is the key (nginx then answers MISS).
+    nginx_cache_path: Path | None = None
 
     # Observability: Prometheus metrics at /_/metrics, never public by default. With
     # `metrics_port`, served only there (the main port answers 404); without it, on the main

@@ -62,7 +62,8 @@ async def expect_error(resp, status: int, code: str) -> dict:
     assert resp.content_type == "application/json"
     body = json.loads(text)
     assert list(body) == ["error"]
-    assert sorted(body["error"]) == ["code", "message"]
+    assert sorted(body["error"]) == ["code", "message", "request_id"]
+    assert body["error"]["request_id"] == resp.headers["X-Request-ID"]
     assert body["error"]["code"] == code
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert "Traceback" not in text
