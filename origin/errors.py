@@ -143,6 +143,11 @@ class TooManyFrames(OriginError):
     code = "too_many_frames"
 
 
+class AnimationTooCostly(OriginError):
+    status = 422
+    code = "animation_too_costly"
+
+
 class CorruptImage(OriginError):
     status = 422
     code = "corrupt_image"
@@ -166,3 +171,10 @@ class StorageError(OriginError):
 class StorageTimeout(OriginError):
     status = 504
     code = "storage_timeout"
+
+
+class UnsupportedParam(OriginError):
+    """An imgix parameter (or value) this origin does not render: the message says why."""
+
+    status = 400
+    code = "unsupported_param"
