@@ -13,6 +13,7 @@ from aiohttp import web
 from .presets import PresetError
 from .render import UnsafeLibvips
 from .settings import ConfigError, Settings, load_settings
+from .storage.base import StorageUnusable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,14 +54,17 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
     except (PresetError, UnsafeLibvips) as exc:
         return _refused("image-origin", exc)
     # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups.
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        shutdown_timeout=settings.render_timeout + 5,
-        print=lambda message: logging.getLogger("origin").info(message.strip()),
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            access_log=None,
+            shutdown_timeout=settings.render_timeout + 5,
+            print=lambda message: logging.getLogger("origin").info(message.strip()),
+        )
+    except StorageUnusable as exc:  # opened in the app's cleanup context, before serving
+        return _refused("image-origin", exc)
     return 0
 
 
@@ -73,7 +77,7 @@ def run_worker_command(config: Path | None = None) -> int:
 
     try:
         asyncio.run(run_worker(settings))
-    except (WorkerError, PresetError, UnsafeLibvips) as exc:
+    except (WorkerError, PresetError, UnsafeLibvips, StorageUnusable) as exc:
         return _refused("image-origin worker", exc)
     return 0
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .errors import DuplicateParam, InvalidParam, ParamOutOfRange, UnknownParam
 from .formats import OUTPUT_FORMATS
-from .keys import validate_key
+from .keys import bidi_controls, validate_key
 from .spec import Color, TransformSpec
 
 IGNORED = frozenset({"ixlib"})
@@ -186,6 +186,8 @@ def _mark(name: str, raw: str) -> str:
 def _filename(name: str, raw: str) -> str:
     if not raw or len(raw) > 255 or any(unicodedata.category(c) == "Cc" for c in raw):
         raise InvalidParam(f"{name} must be a file name of 1 to 255 printable characters")
+    if found := bidi_controls(raw):
+        raise InvalidParam(f"{name} contains a bidirectional control character ({', '.join(found)})")
     return raw
 
 
