@@ -86,11 +86,7 @@ class LocalStorage:
                     raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
             self._recover()
         except OSError as exc:
-            reason = "it is read-only" if exc.errno in _READ_ONLY else (exc.strerror or str(exc)).lower()
-            raise StorageUnusable(
-                f"the data folder {root} cannot be used: {reason} ({exc.filename or root}); "
-                "uploads, deletes and the generated token need it writable"
-            ) from exc
+            raise StorageUnusable(_unusable(root, exc)) from exc
 
     # ------------------------------------------------------------------ reading
 
@@ -547,6 +543,25 @@ def _content_type(head: bytes) -> str:
 
 def _conflict(key: str) -> KeyConflict:
     return KeyConflict(f"the key {key!r} cannot be both an image and a folder of other images")
+
+
+def _unusable(root: Path, exc: OSError) -> str:
+    """One line for the operator: which folder, and why it cannot be written."""
+    where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != root else ""
+    if exc.errno in _READ_ONLY:
+        try:
+            read_only_mount = bool(os.statvfs(exc.filename or root).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only_mount = False
+        reason = (
+            "it is read-only (a read-only file system)" if read_only_mount else "it is read-only (no write permission)"
+        )
+    else:
+        reason = (exc.strerror or str(exc)).lower()
+    return (
+        f"the data folder {root} cannot be used: {reason}{where}; "
+        "uploads, deletes, derived variants and the generated token need it writable"
+    )
 
 
 def _write_error(message: str, exc: OSError) -> StorageError:
