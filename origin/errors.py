@@ -166,3 +166,10 @@ class StorageError(OriginError):
 class StorageTimeout(OriginError):
     status = 504
     code = "storage_timeout"
+
+
+class UnsupportedParam(OriginError):
+    """An imgix parameter (or value) this origin does not render: the message says why."""
+
+    status = 400
+    code = "unsupported_param"

@@ -67,10 +67,10 @@ def setup_logging(level: str, fmt: str) -> None:
     capture_libvips_warnings()
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is at the time (as logging's last resort does), never a closed copy."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
 
     # Output limits: larger requests are clamped, never refused.
     max_output_side: int = Field(4096, gt=0)
-    max_dpr: float = Field(4.0, gt=0, allow_inf_nan=False)
+    max_dpr: float = Field(5.0, gt=0, le=5, allow_inf_nan=False)
 
     # Rendering: a bounded pool with a bounded queue and a deadline per render.
     render_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)

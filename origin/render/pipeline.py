@@ -102,14 +102,16 @@ def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
 
 
 def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:
-    """True when the source itself is a valid answer: same format, upright, within the
-    output cap, no metadata to strip, and no animation the render would have reduced to one frame."""
+    """True when the source itself is a valid answer: same format, upright, within the output
+    cap, no metadata or profile to strip, already 8-bit sRGB (or grey), and no animation the
+    render would have reduced to one frame."""
     bare = replace(spec, q=None, auto=(), lossless=False, fm=None, dl=None)
     return (
         bare == TransformSpec()
         and fmt == info.format
         and info.orientation == 1
         and not info.has_metadata
+        and info.plain_colour
         and max(info.width, info.height) <= config.max_output_side
         and (config.animation or not info.animated)
     )

@@ -15,7 +15,8 @@ from ..formats import sniff
 from .config import RenderConfig
 
 _SWAPS_AXES = frozenset({5, 6, 7, 8})
-_METADATA_FIELDS = ("exif-data", "xmp-data", "iptc-data")
+_METADATA_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
+_RENDERED_SPACES = frozenset({"srgb", "b-w"})
 STRICT_LOAD = "fail_on=truncated"
 """Load options for `thumbnail_buffer`, which takes them only as a string: a `fail_on=`
 keyword is silently ignored there and a truncated file decodes half grey."""
@@ -34,7 +35,10 @@ class SourceInfo:
     progressive: bool = False
     """A progressive JPEG: decoding it holds every coefficient, whatever the shrink."""
     has_metadata: bool = False
-    """EXIF, XMP or IPTC present: the source must not be served in place of a stripped render."""
+    """EXIF, XMP, IPTC or an ICC profile present: the source must not be served in place of a
+    stripped render (a profile, P3 say, would also mean colours other than the render's sRGB)."""
+    plain_colour: bool = True
+    """8-bit sRGB or grey, as a render outputs; a CMYK or 16-bit source is never served as is."""
 
     @property
     def animated(self) -> bool:
@@ -74,6 +78,7 @@ def probe(data: bytes, config: RenderConfig) -> SourceInfo:
         orientation=orientation,
         progressive=bool(image.get("jpeg-multiscan")) if image.get_typeof("jpeg-multiscan") else False,
         has_metadata=any(image.get_typeof(field) for field in _METADATA_FIELDS),
+        plain_colour=image.format == "uchar" and image.interpretation in _RENDERED_SPACES,
     )
 
 

@@ -12,7 +12,7 @@ the whole call, retries included: StorageTimeout (504) when it runs out, Storage
 (502) for any other failure, never a hang. Each keeps the botocore/aiohttp error as its
 cause (`raise ... from exc`), so the 5xx's log line names it (NoCredentialsError, a reset).
 
-Where S3-compatible servers differ (see DESIGN.md's field notes), this code uses what
+Where S3-compatible servers differ (docs/design.md, "S3-compatible servers"), this code uses what
 works on all of them: IfMatch with the ETag unquoted; 412 or 404 on a conditional
 replace of a missing key both mean PreconditionFailed; listings resume from our own
 decoded cursor (StartAfter), never from a server token. ListObjectsV2 returns no
