@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     animation: bool = False
     max_frames: int = Field(100, gt=0)
     max_animation_pixels: int = Field(100_000_000, gt=0)
+    # Animated output: frames x output pixels x the encoder's cost (WebP 1, GIF 2), in pixels.
+    max_animation_encode_pixels: int = Field(24_000_000, gt=0)
 
     # Output limits: larger requests are clamped, never refused.
     max_output_side: int = Field(4096, gt=0)
