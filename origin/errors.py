@@ -153,3 +153,10 @@ class StorageError(OriginError):
 class StorageTimeout(OriginError):
     status = 504
     code = "storage_timeout"
+
+
+class FacesUnavailable(OriginError):
+    """A face parameter on an install without the `faces` extra: the server cannot do it (501)."""
+
+    status = 501
+    code = "faces_unavailable"
