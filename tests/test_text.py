@@ -30,9 +30,9 @@ def draw(image_w: int = 300, image_h: int = 120, **options: object):  # type: ig
 @pytest.mark.parametrize(
     ("align", "check"),
     [
-        (("top", "left"), lambda l, t, w, h: l >= 10 and l <= 14 and t >= 10 and t <= 16),
-        (("bottom", "right"), lambda l, t, w, h: 286 <= l + w <= 290 and 106 <= t + h <= 110),
-        (("middle", "center"), lambda l, t, w, h: abs((l + w / 2) - 150) <= 2 and abs((t + h / 2) - 60) <= 2),
+        (("top", "left"), lambda x, t, w, h: x >= 10 and x <= 14 and t >= 10 and t <= 16),
+        (("bottom", "right"), lambda x, t, w, h: 286 <= x + w <= 290 and 106 <= t + h <= 110),
+        (("middle", "center"), lambda x, t, w, h: abs((x + w / 2) - 150) <= 2 and abs((t + h / 2) - 60) <= 2),
     ],
 )
 def test_text_sits_where_the_alignment_puts_it(align, check) -> None:  # type: ignore[no-untyped-def]

@@ -226,8 +226,10 @@ def _embed(image: pyvips.Image, size: Size, offset: Size, colour: Color | None, 
 def draw_mark(ctx: Context) -> None:
     if ctx.mark is None:
         return
-    mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, ctx.spec, ctx.config)
-    ctx.image = watermark.composite(ctx.image, mark, ctx.spec)
+    spec = ctx.spec
+    opts = watermark.MarkOptions(align=spec.mark_align, alpha=spec.mark_alpha, scale=spec.mark_scale, pad=spec.mark_pad)
+    mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, opts, ctx.config)
+    ctx.image = watermark.composite(ctx.image, mark, opts)
 
 
 def background(ctx: Context) -> None:
