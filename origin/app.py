@@ -19,6 +19,8 @@ from .http.images import ACCESS, METRICS, POLICY, SERVICE, ResponsePolicy
 from .http.manage import setup_management
 from .http.metrics import count_requests, setup_metrics
 from .http.middlewares import error_middleware
+from .http.openapi import setup_openapi
+from .http.playground import setup_playground
 from .http.ready import READY_TIMEOUT
 from .http.routes import setup_routes
 from .params import OutputLimits
@@ -87,6 +89,8 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
     setup_events(app, settings, handler_factory)
     setup_metrics(app, settings)
     setup_management(app, settings)
+    setup_playground(app, settings)
+    setup_openapi(app)
     setup_routes(app)
     return app
 

@@ -10,9 +10,10 @@ the pool, renders share a memory budget so heavy decodes take turns.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import Overloaded, RenderTimeout
 from .render import RenderGuard
@@ -45,7 +46,7 @@ class RenderPool:
         loop = asyncio.get_running_loop()
         self.admitted += 1
         self.renders += 1
-        future = loop.run_in_executor(self._executor, fn, *args, guard)
+        future = loop.run_in_executor(self._executor, functools.partial(fn, *args, guard))
         future.add_done_callback(self._release)
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout)
@@ -53,7 +54,7 @@ class RenderPool:
             guard.kill()
             raise RenderTimeout(f"the render took longer than {self.timeout:g} s", headers=retry) from None
 
-    def _release(self, future: asyncio.Future[object]) -> None:
+    def _release(self, future: asyncio.Future[Any]) -> None:
         self.admitted -= 1
         if not future.cancelled():
             future.exception()  # retrieved here so a killed render's error is never "unhandled"

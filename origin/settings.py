@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     default_quality: int = Field(75, ge=1, le=100)
     compress_quality: int = Field(45, ge=1, le=100)
     # AVIF effort 1: 1.7x the WebP encode time (2.8x its CPU), files 5% larger than effort 2
-    # (measured by bench/run.py; effort 2 costs 4.6x the WebP CPU time under load).
+    # (measured by `python -m bench`; effort 2 costs 4.6x the WebP CPU time under load).
     avif_effort: int = Field(1, ge=0, le=9)
     webp_effort: int = Field(4, ge=0, le=6)
 
@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     error_cache_control: str = "public, max-age=10"
     cors_origin: str = "*"
     log_level: str = "INFO"
+    # The browser playground at /_/playground (origin/http/playground.py). Unset: on only while
+    # `host` is a loopback address, so a public deployment does not show it unless asked to.
+    playground: bool | None = None
 
     # Worker: on each upload, render the presets marked `warm: true` and this many of the most
     # requested specs (today's and yesterday's Redis popularity counts; none without Redis).

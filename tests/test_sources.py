@@ -278,6 +278,21 @@ async def test_two_consumers_share_the_work_exactly_once(hook_settings, real_red
     assert await pending(real_redis) == 0
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_stream_is_read_over_either_redis_protocol(hook_settings, real_redis, running, protocol):
+    """RESP3 (`?protocol=3` in redis_url) answers a read as a map, RESP2 as a list: both are handled."""
+    joiner = "&" if "?" in real_redis.url else "?"
+    settings = hook_settings(redis_url=f"{real_redis.url}{joiner}protocol={protocol}")
+    handler = RecordingHandler()
+    running(StreamConsumer(settings, handler, name="reader").run)
+    event = StorageEvent("created", "img/a.jpg", "e", "origin")
+    await add(real_redis, event)
+    await eventually(lambda: handler.events == [event])
+    await asyncio.sleep(0.1)
+    assert handler.events == [event]
+    assert await pending(real_redis) == 0
+
+
 async def test_an_entry_held_by_a_dead_consumer_is_claimed(hook_settings, real_redis, running):
     stream = stream_key(real_redis.prefix)
     await real_redis.client.xgroup_create(stream, GROUP, id="0", mkstream=True)

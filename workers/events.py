@@ -16,12 +16,15 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, cast
+from typing import TYPE_CHECKING, Literal, Protocol, cast
 from urllib.parse import unquote_plus
 
 from origin.errors import InvalidKey
 from origin.keys import validate_key
 from origin.storage.location import parse_s3_url
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 Kind = Literal["created", "removed"]
 log = logging.getLogger("workers.events")
@@ -110,8 +113,11 @@ def stream_key(prefix: str) -> str:
     return f"{prefix}events"
 
 
-def to_fields(event: StorageEvent) -> dict[str, str]:
-    """A stream entry's fields (Redis has no null: an unknown ETag is "")."""
+def to_fields(event: StorageEvent) -> dict[FieldT, EncodableT]:
+    """A stream entry's fields, all str (Redis has no null: an unknown ETag is "").
+
+    Typed as redis-py's field mapping because `xadd` takes exactly that (a dict is invariant).
+    """
     return {"kind": event.kind, "key": event.key, "etag": event.etag or "", "source": event.source}
 
 

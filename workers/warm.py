@@ -94,8 +94,12 @@ class _Frontier:
 
     def finish(self, key: str) -> None:
         self._pending[key] = True
-        while self._pending and next(iter(self._pending.values())):
-            self.after, _ = self._pending.popitem(last=False)
+        while self._pending:
+            key, done = next(iter(self._pending.items()))
+            if not done:
+                return
+            self._pending.popitem(last=False)
+            self.after = key
 
 
 class _Checkpoint:

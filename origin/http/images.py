@@ -18,11 +18,6 @@ from ..service import Image, ImageService
 from . import headers as h
 from .middlewares import SECURITY_HEADERS
 
-SERVICE = web.AppKey("service", ImageService)
-POLICY = web.AppKey("policy", "ResponsePolicy")
-ACCESS = web.AppKey("access", Access)
-METRICS = web.AppKey("metrics", Metrics)
-
 
 @dataclass(frozen=True, slots=True)
 class ResponsePolicy:
@@ -30,6 +25,12 @@ class ResponsePolicy:
 
     cache_control: str
     cors_origin: str
+
+
+SERVICE = web.AppKey("service", ImageService)
+POLICY = web.AppKey("policy", ResponsePolicy)
+ACCESS = web.AppKey("access", Access)
+METRICS = web.AppKey("metrics", Metrics)
 
 
 def request_key(request: web.Request) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .guard import RenderGuard
@@ -62,7 +62,7 @@ def estimate(info: SourceInfo, data_size: int, shrink: int) -> int:
     return cost
 
 
-def _load_malloc_trim():  # type: ignore[no-untyped-def]
+def _load_malloc_trim() -> Callable[[int], int] | None:
     name = ctypes.util.find_library("c")
     try:
         return ctypes.CDLL(name).malloc_trim if name else None

@@ -47,8 +47,8 @@ def adjust(image: pyvips.Image, spec: TransformSpec) -> pyvips.Image:
         image = _on_colour(image, lambda c: _lch(c, 1 + spec.sat / 100, spec.hue))
     if spec.sepia:
         image = _on_colour(image, lambda c: c.recomb(_sepia_matrix(spec.sepia / 100)))
-    if spec.monochrome:
-        image = _on_colour(image, lambda c: _monochrome(c, spec.monochrome))
+    if (tint := spec.monochrome) is not None:
+        image = _on_colour(image, lambda c: _monochrome(c, tint))
     if spec.invert:
         image = _on_colour(image, lambda c: c.invert())
     return image

@@ -152,7 +152,16 @@ def render(
     return Rendered(body, fmt, image.width, height)
 
 
-def _render_still(data, info, spec, fmt, config, guard, mark, shrink) -> pyvips.Image:  # type: ignore[no-untyped-def]
+def _render_still(
+    data: bytes,
+    info: SourceInfo,
+    spec: TransformSpec,
+    fmt: str,
+    config: RenderConfig,
+    guard: RenderGuard,
+    mark: bytes | None,
+    shrink: int,
+) -> pyvips.Image:
     options: dict[str, object] = {"fail_on": "truncated"}
     if not _needs_random_access(info, spec):
         options["access"] = "sequential"
@@ -163,7 +172,15 @@ def _render_still(data, info, spec, fmt, config, guard, mark, shrink) -> pyvips.
     return _run(ctx, guard)
 
 
-def _render_animation(data, info, spec, fmt, config, guard, mark) -> pyvips.Image:  # type: ignore[no-untyped-def]
+def _render_animation(
+    data: bytes,
+    info: SourceInfo,
+    spec: TransformSpec,
+    fmt: str,
+    config: RenderConfig,
+    guard: RenderGuard,
+    mark: bytes | None,
+) -> pyvips.Image:
     """Every frame through the same pipeline, with one size for all: smart crops are
     centred and the first frame's trim box is applied to every frame."""
     source = guard.track(pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="truncated"))

@@ -97,7 +97,7 @@ class StreamConsumer:
             if not finished:
                 return
             failures = 0
-            for _stream, entries in reply or []:
+            for entries in _batches(reply):
                 await self._handle_all(client, entries)
 
     async def _claim(self, client: aioredis.Redis) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
@@ -159,6 +159,14 @@ class StreamConsumer:
                 await client.xgroup_delconsumer(self.stream, GROUP, self.name)
         except _TRANSIENT as exc:
             log.info("could not leave the consumer group (%s)", exc)
+
+
+def _batches(reply: Any) -> list[list[Any]]:
+    """The entry lists of an XREADGROUP reply: redis-py answers `[[stream, entries]]` over RESP2 and
+    `{stream: [entries]}` over RESP3 (`?protocol=3` in redis_url)."""
+    if isinstance(reply, dict):
+        return [entries for batches in reply.values() for entries in batches]
+    return [entries for _stream, entries in reply or []]
 
 
 async def _ensure_group(client: aioredis.Redis, stream: str) -> None:
