@@ -62,16 +62,14 @@ def _px(value: float | None, base: int) -> int | None:
 def load_blend(data: bytes, base_w: int, base_h: int, opts: BlendOptions, config: RenderConfig) -> pyvips.Image:
     """Decode the blend image at the size it is drawn (sRGB + alpha), per blend-w/h/fit/crop/size."""
     info = probe(data, config)
-    if opts.inherit:
-        bw, bh = base_w, base_h
-    else:
-        bw, bh = _px(opts.w, base_w), _px(opts.h, base_h)
+    bw: int | None = base_w if opts.inherit else _px(opts.w, base_w)
+    bh: int | None = base_h if opts.inherit else _px(opts.h, base_h)
     nw, nh = info.width, info.height
     box = None
     if bw is None and bh is None:
         width, height = nw, nh
     elif bw is None or bh is None:
-        k = bw / nw if bw is not None else bh / nh  # type: ignore[operator]
+        k = bw / nw if bw is not None else bh / nh if bh is not None else 1.0
         width, height = round(nw * k), round(nh * k)
     elif opts.fit == "scale":
         width, height = bw, bh

@@ -28,8 +28,11 @@ from ..spec import Color
 
 FONTS = Path(__file__).parent / "fonts"
 ELLIPSIS = "\u2026"
-_COVERED = ((0x20, 0x7E), (0xA0, 0x17F), (0x192, 0x192), (0x2C6, 0x2C7), (0x2DC, 0x2DC), (0x2010, 0x2027))
-_COVERED += ((0x2030, 0x203A), (0x20AC, 0x20AC), (0x2122, 0x2122))
+_COVERED: tuple[tuple[int, int], ...] = (
+    (0x20, 0x7E), (0xA0, 0x17F), (0x192, 0x192), (0x2C6, 0x2C7), (0x2DC, 0x2DC), (0x2010, 0x2027),
+    (0x2030, 0x203A), (0x20AC, 0x20AC), (0x2122, 0x2122),
+)  # fmt: skip
+"""The code points the shipped fonts draw (see fonts/README.md)."""
 _MONO = ("mono", "courier", "menlo", "monaco", "typewriter")
 _SERIF = (
     "serif", "times", "georgia", "baskerville", "didot", "palatino", "cochin", "charter", "hoefler",

@@ -45,7 +45,7 @@ def _box_size(
     bw = None if w is None else max(1, round(w * base[0] if w < 1 else w))
     bh = None if h is None else max(1, round(h * base[1] if h < 1 else h))
     if bw is None or bh is None:
-        k = bw / nw if bw is not None else bh / nh  # type: ignore[operator]
+        k = bw / nw if bw is not None else bh / nh if bh is not None else 1.0
         return (max(1, round(nw * k)), max(1, round(nh * k))), None
     if fit == "scale":
         return (bw, bh), None
