@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pyvips
 
 from ..spec import Color
+from . import faces
 from .config import RenderConfig
 from .probe import STRICT_LOAD, probe
 
@@ -94,10 +95,14 @@ def load_blend(data: bytes, base_w: int, base_h: int, opts: BlendOptions, config
 
 
 def _to_box(layer: pyvips.Image, box: tuple[int, int], opts: BlendOptions) -> pyvips.Image:
-    """crop: cut to the box (at `blend-crop`'s sides, else the centre); clamp: extend the edges."""
+    """crop: cut to the box (centred on the faces for `blend-crop=faces`, else at `blend-crop`'s
+    sides, else the centre); clamp: extend the edges."""
     bw, bh = box
     if opts.fit == "clamp":
         return layer.embed((bw - layer.width) // 2, (bh - layer.height) // 2, bw, bh, extend="copy")
+    found = faces.detect(layer) if "faces" in opts.crop else []
+    if found:
+        return layer.crop(*faces.centre_on((0, 0, bw, bh), faces.union(found), layer.width, layer.height))
     x = 0 if "left" in opts.crop else layer.width - bw if "right" in opts.crop else (layer.width - bw) // 2
     y = 0 if "top" in opts.crop else layer.height - bh if "bottom" in opts.crop else (layer.height - bh) // 2
     return layer.crop(x, y, bw, bh)

@@ -18,7 +18,18 @@ from ..spec import TransformSpec
 from .budget import estimate
 from .config import RenderConfig
 from .encode import encode
+from .faces import require as require_faces
 from .guard import RenderGuard
+from .overlays import (
+    auto_enhance,
+    auto_redeye,
+    centre_on_faces,
+    draw_blend,
+    draw_text,
+    face_area,
+    find_faces,
+    needs_faces,
+)
 from .probe import SourceInfo, check_frames, probe
 from .steps import (
     Context,
@@ -53,13 +64,20 @@ PIPELINE: tuple[Step, ...] = (
     crop_rect,
     trim,
     rotate_flip,
+    find_faces,
+    face_area,
     make_plan,
+    centre_on_faces,
     crop_region,
     resize,
     to_srgb,
+    auto_enhance,
+    auto_redeye,
     adjust,
     canvas,
+    draw_blend,
     draw_mark,
+    draw_text,
     background,
 )
 
@@ -83,8 +101,9 @@ def _logical_before_load(info: SourceInfo, spec: TransformSpec) -> tuple[int, in
 
 
 def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> int:
-    """The largest JPEG shrink-on-load factor whose decode still covers the output."""
-    if spec.trim is not None:
+    """The largest JPEG shrink-on-load factor whose decode still covers the output (none for
+    trim and fit=facearea, whose region is only known once the pixels are)."""
+    if spec.trim is not None or spec.fit == "facearea":
         return 1
     pre = plan(*_logical_before_load(info, spec), spec, config.max_output_side)
     _, _, rw, rh = pre.region
@@ -96,9 +115,26 @@ def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> 
 
 
 def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
-    """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill)."""
-    smart = any(word in spec.crop for word in ("entropy", "edges"))
+    """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill,
+    face detection)."""
+    smart = any(word in spec.crop for word in ("entropy", "edges")) or needs_faces(spec) or "redeye" in spec.auto
     return bool(info.orientation != 1 or spec.rot or spec.flip or spec.trim or smart or spec.fill == "blur")
+
+
+def _require_faces(spec: TransformSpec) -> None:
+    """501 naming the `faces` extra before any decoding, when a face parameter cannot be served."""
+    asked = [
+        name
+        for name, on in (
+            ("fit=facearea", spec.fit == "facearea"),
+            ("crop=faces", "faces" in spec.crop),
+            ("auto=redeye", "redeye" in spec.auto),
+            ("blend-crop=faces", "faces" in spec.blend_crop),
+        )
+        if on
+    ]
+    if asked:
+        require_faces(asked[0])
 
 
 def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:
@@ -122,12 +158,15 @@ def render(
     config: RenderConfig,
     mark: bytes | None,
     guard: RenderGuard,
+    blend: bytes | None = None,
 ) -> Rendered:
-    """Render `data` per `spec`. Raises the typed 4xx/503 errors, never pyvips.Error.
+    """Render `data` per `spec` (`mark` and `blend`: the bytes of those keys). Raises the typed
+    4xx/501/503 errors, never pyvips.Error.
 
     The output format is chosen here, from the source's header, so the event loop never
     parses image headers.
     """
+    _require_faces(spec)
     info = probe(data, config)
     fmt = output_format(spec.fm, "format" in spec.auto, info.format, accepts, info.has_alpha)
     animate = config.animation and fmt in ("gif", "webp") and info.animated
@@ -138,9 +177,9 @@ def render(
     try:
         with guard.reserve(cost):
             if animate:
-                image = _render_animation(data, info, spec, fmt, config, guard, mark)
+                image = _render_animation(data, info, spec, fmt, config, guard, mark, blend)
             else:
-                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink)
+                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink, blend)
             guard.check()
             body = encode(guard.track(image), fmt, spec, config)
     except pyvips.Error:
@@ -161,6 +200,7 @@ def _render_still(
     guard: RenderGuard,
     mark: bytes | None,
     shrink: int,
+    blend: bytes | None,
 ) -> pyvips.Image:
     options: dict[str, object] = {"fail_on": "truncated"}
     if not _needs_random_access(info, spec):
@@ -168,7 +208,9 @@ def _render_still(
     if shrink > 1:
         options["shrink"] = shrink
     image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
-    ctx = Context(image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark)
+    ctx = Context(
+        image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark, blend=blend
+    )
     return _run(ctx, guard)
 
 
@@ -180,6 +222,7 @@ def _render_animation(
     config: RenderConfig,
     guard: RenderGuard,
     mark: bytes | None,
+    blend: bytes | None,
 ) -> pyvips.Image:
     """Every frame through the same pipeline, with one size for all: smart crops are
     centred and the first frame's trim box is applied to every frame."""
@@ -196,6 +239,7 @@ def _render_animation(
             fmt=fmt,
             config=config,
             mark=mark,
+            blend=blend,
             smart_allowed=False,
             trim_box=trim_box,
         )
