@@ -15,7 +15,7 @@ from .derived import open_derived
 from .events import HandlerFactory, setup_events
 from .executor import RenderPool
 from .http.bodies import FORM_OVERHEAD
-from .http.images import ACCESS, METRICS, POLICY, SERVICE, ResponsePolicy
+from .http.images import ACCESS, METRICS, POLICY, SEND_TIMEOUT, SERVICE, ResponsePolicy
 from .http.manage import setup_management
 from .http.metrics import count_requests, setup_metrics
 from .http.middlewares import error_middleware
@@ -29,6 +29,7 @@ from .render import RenderConfig, harden
 from .service import Image, ImageService
 from .settings import Settings
 from .signing import Signer
+from .source_memory import SourceMemory
 from .storage import open_storage
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
     app[POLICY] = ResponsePolicy(settings.cache_control, settings.cors_origin)
     app[ACCESS] = access_policy(settings)
     app[READY_TIMEOUT] = settings.ready_timeout
+    app[SEND_TIMEOUT] = settings.send_timeout
     app.cleanup_ctx.append(_service)
     setup_events(app, settings, handler_factory)
     setup_metrics(app, settings)
@@ -131,6 +133,8 @@ async def open_service(
         redis=redis,
         on_render=on_render,
         derived=derived,
+        memory=SourceMemory(settings.source_memory, settings.source_memory_wait, settings.retry_after),
+        streams=settings.original_streams,
     )
     if redis is not None:
         redis.start()

@@ -100,6 +100,14 @@ class KeyConflict(OriginError):
     code = "key_conflict"
 
 
+class RequestTimeout(OriginError, TimeoutError):
+    """A request body that did not arrive in time (a TimeoutError too, so aiohttp's lingering
+    read after the response treats it as the end of the connection, not as a crash)."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class PreconditionFailed(OriginError):
     status = 412
     code = "precondition_failed"

@@ -17,7 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .service import Image, ImageService
+    from .service import Image, ImageService, Original
 
 ROUTES = ("image", "original", "manage", "health", "metrics", "other")
 """Every value of the `route` label: a fixed set, so no request can mint a new series."""
@@ -55,7 +55,7 @@ class Metrics:
         """One render to `fmt` (an output format name: jpg, webp, json...) that took `seconds`."""
         self._render_seconds.labels(fmt).observe(seconds)
 
-    def served(self, image: Image) -> None:
+    def served(self, image: Image | Original) -> None:
         """Count an image response by cache outcome (renders are timed by the service)."""
         self._outcomes[image.cache].inc()
 

@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     render_memory: int = Field(160 * MiB, gt=0)
     retry_after: int = Field(2, gt=0)
 
+    # Memory under attack (origin/source_memory.py): source bytes in memory at once (renders,
+    # originals, ranges) and how long a request waits for its share before a 503; originals
+    # streamed at once (each holds a file or an S3 connection) and how long a client may take
+    # to accept one chunk of one.
+    source_memory: int = Field(64 * MiB, gt=0)
+    source_memory_wait: float = Field(2.0, ge=0, allow_inf_nan=False)
+    original_streams: int = Field(32, gt=0)
+    send_timeout: float = Field(30.0, gt=0, allow_inf_nan=False)
+
     # Encoders.
     default_quality: int = Field(75, ge=1, le=100)
     compress_quality: int = Field(45, ge=1, le=100)

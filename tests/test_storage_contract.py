@@ -26,6 +26,7 @@ from origin.errors import (
     KeyConflict,
     NotFound,
     PreconditionFailed,
+    RangeNotSatisfiable,
     StorageError,
     StorageTimeout,
 )
@@ -203,6 +204,35 @@ async def test_metadata_round_trip(backend: Backend) -> None:
 
 
 # --------------------------------------------------------------------------- listing
+
+
+async def test_stream_reads_only_the_span(backend: Backend) -> None:
+    data = IMAGE + os.urandom(300_000)
+    backend.plant("big.png", data)
+    version = await backend.storage.head("big.png")
+
+    async def everything(start: int = 0, end: int | None = None) -> tuple[bytes, ObjectInfo]:
+        reader = await backend.storage.stream("big.png", start, end)
+        chunks = []
+        try:
+            while chunk := await reader.read(65536):
+                chunks.append(chunk)
+        finally:
+            await reader.close()
+            await reader.close()  # closing twice is harmless
+        return b"".join(chunks), reader.info
+
+    # The reader stops where the span does: S3 sent the range only (a ranged GET), the file was seeked.
+    body, info = await everything(1000, 1999)
+    assert body == data[1000:2000] and (info.etag, info.size) == (version.etag, len(data))
+    assert (await everything(0, 0))[0] == data[:1]
+    assert (await everything(len(data) - 10))[0] == data[-10:]
+    assert (await everything(5, 10**9))[0] == data[5:]
+    assert (await everything())[0] == data
+    with pytest.raises(RangeNotSatisfiable):
+        await backend.storage.stream("big.png", len(data))
+    with pytest.raises(NotFound):
+        await backend.storage.stream("absent.png")
 
 
 async def test_list_pages_through_250_keys(backend: Backend) -> None:

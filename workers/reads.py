@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from origin.storage import ObjectInfo, Page, Storage
+from origin.storage import ObjectInfo, Page, Reader, Storage
 
 
 @dataclass
@@ -50,6 +50,9 @@ class HeldReads:
 
     async def head(self, key: str) -> ObjectInfo:
         return await self.inner.head(key)
+
+    async def stream(self, key: str, start: int = 0, end: int | None = None) -> Reader:
+        return await self.inner.stream(key, start, end)
 
     async def put(
         self,

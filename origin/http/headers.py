@@ -37,15 +37,17 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The single `bytes=` range to serve as (start, end inclusive), or None for the whole body.
 
     Multiple ranges and malformed headers are answered with the whole body, as RFC 9110
-    allows; a syntactically valid range that lies past the end is a 416.
+    allows; a syntactically valid range that lies past the end is a 416. Positions are
+    ASCII digits only (RFC 9110's DIGIT): `str.isdigit` also accepts `²` (which `int`
+    refuses) and `١` (which `int` reads as 1). `bytes=-` names no range: ignored.
     """
     if not header or not header.startswith("bytes=") or "," in header:
         return None
     first, sep, last = header[6:].strip().partition("-")
-    if not sep or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    if not sep or not (_digits(first) or first == "") or not (_digits(last) or last == "") or first == last == "":
         return None
     if first == "":
-        if last == "" or int(last) == 0:
+        if int(last) == 0:
             raise RangeNotSatisfiable("the requested range is empty", headers={"Content-Range": f"bytes */{size}"})
         return max(0, size - int(last)), size - 1
     start = int(first)
@@ -53,6 +55,10 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size or start > end:
         raise RangeNotSatisfiable("the requested range lies past the end", headers={"Content-Range": f"bytes */{size}"})
     return start, end
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def cache_tag(key: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import time
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -10,11 +12,12 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from ..access import Access, authorize, read_query
-from ..errors import InvalidKey
+from ..errors import InvalidKey, OriginError
 from ..formats import negotiate
 from ..keys import validate_key
 from ..metrics import Metrics
-from ..service import Image, ImageService
+from ..service import Image, ImageService, Original, Span
+from ..storage import ObjectInfo
 from . import headers as h
 from .middlewares import SECURITY_HEADERS
 
@@ -31,6 +34,9 @@ SERVICE = web.AppKey("service", ImageService)
 POLICY = web.AppKey("policy", ResponsePolicy)
 ACCESS = web.AppKey("access", Access)
 METRICS = web.AppKey("metrics", Metrics)
+SEND_TIMEOUT = web.AppKey("send_timeout", float)
+"""Seconds a client may take to accept one chunk of an original before the response is cut."""
+log = logging.getLogger("origin.http")
 
 
 def request_key(request: web.Request) -> str:
@@ -68,7 +74,7 @@ async def get_image(request: web.Request) -> web.StreamResponse:
         ):
             return _not_modified(etag, source.last_modified, key, policy, negotiated)
         image = await service.variant(key, spec, accepts, etag, source)
-        return _respond(request, image, key, policy, spec.dl, ranged=False)
+        return _respond(request, image, key, policy, spec.dl)
     source = await service.source_info(key)
     if h.not_modified(
         request.headers.get("If-None-Match"),
@@ -77,8 +83,53 @@ async def get_image(request: web.Request) -> web.StreamResponse:
         source.last_modified,
     ):
         return _not_modified(source.etag, source.last_modified, key, policy, False)
-    image = await service.original(key)
-    return _respond(request, image, key, policy, spec.dl, ranged=True)
+    range_header, if_range = request.headers.get("Range"), request.headers.get("If-Range")
+
+    def span_for(version: ObjectInfo) -> Span | None:
+        if if_range is not None and if_range != h.quoted(version.etag):
+            return None  # the client's copy is stale: the whole (new) object
+        return h.byte_range(range_header, version.size)
+
+    async with service.original(key, span_for, body=request.method != "HEAD") as original:
+        return await _send_original(request, original, key, policy, spec.dl)
+
+
+async def _send_original(
+    request: web.Request, original: Original, key: str, policy: ResponsePolicy, download: str | None
+) -> web.StreamResponse:
+    """Headers first, then the body a chunk at a time: each write waits for the client to take
+    the previous one, so a slow reader holds one chunk, never the whole original."""
+    headers = dict(_common(original.source.etag, original.source.last_modified, key, policy, False))
+    headers["X-Cache"] = original.cache
+    request.app[METRICS].served(original)
+    headers["Server-Timing"] = h.server_timing(original.timings, original.cache)
+    headers["Accept-Ranges"] = "bytes"
+    if download:
+        headers["Content-Disposition"] = h.content_disposition(download)
+    status = 200
+    if original.span is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {original.span[0]}-{original.span[1]}/{original.source.size}"
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_type = original.content_type
+    response.content_length = original.length
+    await response.prepare(request)
+    if request.method == "HEAD":
+        await response.write_eof()
+        return response
+    deadline = request.app[SEND_TIMEOUT]
+    try:
+        async for chunk in original.chunks():
+            async with asyncio.timeout(deadline):
+                await response.write(chunk)
+    except (TimeoutError, OriginError) as exc:
+        # Headers are out: the only honest answer left is a cut connection (never a short 200).
+        log.debug("original %r cut short: %s", key, exc)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await response.write_eof()
+    return response
 
 
 @functools.lru_cache(maxsize=8192)
@@ -104,7 +155,7 @@ def _not_modified(etag: str, modified: float, key: str, policy: ResponsePolicy, 
 
 
 def _respond(
-    request: web.Request, image: Image, key: str, policy: ResponsePolicy, download: str | None, *, ranged: bool
+    request: web.Request, image: Image, key: str, policy: ResponsePolicy, download: str | None
 ) -> web.Response:
     headers = dict(_common(image.etag, image.source.last_modified, key, policy, image.negotiated))
     headers["X-Cache"] = image.cache
@@ -112,16 +163,4 @@ def _respond(
     headers["Server-Timing"] = h.server_timing(image.timings, image.cache)
     if download:
         headers["Content-Disposition"] = h.content_disposition(download)
-    body = image.body
-    status = 200
-    if ranged:
-        headers["Accept-Ranges"] = "bytes"
-        if_range = request.headers.get("If-Range")
-        if if_range is None or if_range == h.quoted(image.etag):
-            span = h.byte_range(request.headers.get("Range"), len(body))
-            if span is not None:
-                start, end = span
-                body = body[start : end + 1]
-                status = 206
-                headers["Content-Range"] = f"bytes {start}-{end}/{len(image.body)}"
-    return web.Response(status=status, body=body, content_type=image.content_type, headers=headers)
+    return web.Response(body=image.body, content_type=image.content_type, headers=headers)

@@ -52,9 +52,7 @@ def _faces(data: bytes, width: int, height: int, guard: RenderGuard) -> list[dic
     small = pyvips.Image.thumbnail_buffer(data, side, height=side, option_string=STRICT_LOAD)
     fx, fy = width / small.width, height / small.height
     found = face_detection.detect(guard.track(small))
-    return [
-        {"x": f.x, "y": f.y, "width": f.w, "height": f.h} for f in (face.scaled(fx, fy) for face in found)
-    ]
+    return [{"x": f.x, "y": f.y, "width": f.w, "height": f.h} for f in (face.scaled(fx, fy) for face in found)]
 
 
 def dominant_colour(thumb: pyvips.Image) -> str:

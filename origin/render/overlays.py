@@ -13,9 +13,6 @@ from ..spec import TransformSpec
 from . import blend, enhance, faces, text
 from .steps import Context, crop_to
 
-FACEAREA_FALLBACK = "crop"
-"""What fit=facearea does without a face to frame: a centred fit=crop of the requested size."""
-
 
 def needs_faces(spec: TransformSpec) -> bool:
     """Face detection shapes the geometry: fit=facearea, or crop=faces with fit=crop."""
@@ -37,28 +34,19 @@ def find_faces(ctx: Context) -> None:
 def face_area(ctx: Context) -> None:
     """fit=facearea: cut the chosen face (`faceindex`, 1 = the largest) grown by `facepad`, at
     the requested aspect ratio; the plan then sizes that region as fit=crop (or clip, with
-    one side given)."""
+    one side given). Shares of the source (`w=0.5`) become pixels first: they were asked
+    of the source, not of the face."""
     spec = ctx.spec
     if spec.fit != "facearea":
         return
-    both = spec.w is not None and spec.h is not None
-    ctx.spec = replace(spec, fit="crop" if both else "clip")
-    index = spec.faceindex - 1
-    if not ctx.faces or index >= len(ctx.faces):
-        ctx.spec = replace(spec, fit=FACEAREA_FALLBACK if both else "clip")
-        return
     lw, lh = ctx.logical
-    ratio = None
-    if both:
-        w = spec.w * lw if spec.w < 1 else spec.w  # type: ignore[operator]
-        h = spec.h * lh if spec.h < 1 else spec.h  # type: ignore[operator]
-        ratio = w / h
-        ctx.spec = replace(ctx.spec, w=w, h=h)  # shares were of the source, not of the face
-    elif spec.w is not None and spec.w < 1:
-        ctx.spec = replace(ctx.spec, w=spec.w * lw)
-    elif spec.h is not None and spec.h < 1:
-        ctx.spec = replace(ctx.spec, h=spec.h * lh)
-    crop_to(ctx, faces.face_area(ctx.faces[index], spec.facepad, ratio, lw, lh))
+    w = None if spec.w is None else spec.w * lw if spec.w < 1 else spec.w
+    h = None if spec.h is None else spec.h * lh if spec.h < 1 else spec.h
+    ratio = w / h if w is not None and h is not None else None
+    ctx.spec = replace(spec, fit="crop" if ratio is not None else "clip", w=w, h=h)
+    index = spec.faceindex - 1
+    if ctx.faces and index < len(ctx.faces):
+        crop_to(ctx, faces.face_area(ctx.faces[index], spec.facepad, ratio, lw, lh))
 
 
 def centre_on_faces(ctx: Context) -> None:

@@ -36,6 +36,23 @@ class Page:
     cursor: str | None
 
 
+class Reader(Protocol):
+    """An open object: the version being read, and its bytes from `start` to `end`, a chunk at a time.
+
+    Reading a chunk at a time lets a large original go to a slow client without ever being
+    held whole (a file descriptor on the local folder, a streamed GetObject body on S3).
+    `close` must be called on every path: on S3 it gives the connection back.
+    """
+
+    info: ObjectInfo
+
+    async def read(self, size: int) -> bytes:
+        """Up to `size` bytes; b"" once the span (or the object) has been read."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class Storage(Protocol):
     async def head(self, key: str) -> ObjectInfo:
         """The object's version; raises NotFound."""
@@ -43,6 +60,14 @@ class Storage(Protocol):
 
     async def get(self, key: str) -> tuple[bytes, ObjectInfo]:
         """The object's bytes and the version they belong to; raises NotFound."""
+        ...
+
+    async def stream(self, key: str, start: int = 0, end: int | None = None) -> Reader:
+        """The object opened for reading bytes `start`..`end` (inclusive; None: to its end).
+
+        Only that span is read from storage (a seek; a ranged GetObject). Raises NotFound,
+        and RangeNotSatisfiable when `start` lies past the object's end.
+        """
         ...
 
     async def put(

@@ -24,14 +24,22 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from ..errors import AlreadyExists, InvalidKey, NotFound, PreconditionFailed, StorageError, StorageTimeout
+from ..errors import (
+    AlreadyExists,
+    InvalidKey,
+    NotFound,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    StorageError,
+    StorageTimeout,
+)
 from ..keys import RESERVED_PREFIX, validate_key
 from .base import ObjectInfo, Page
 from .cursor import decode_cursor, encode_cursor
@@ -114,6 +122,20 @@ class S3Storage:
         except ClientError as exc:
             raise _client_error(key, exc) from None
         return data, self._info(key, reply, len(data))
+
+    async def stream(self, key: str, start: int = 0, end: int | None = None) -> _BodyReader:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
+        if start or end is not None:
+            args["Range"] = f"bytes={start}-{'' if end is None else end}"
+        try:
+            reply = await self._call(key, self._client.get_object(**args))
+        except ClientError as exc:
+            if _code(exc) == "InvalidRange":
+                raise RangeNotSatisfiable("the requested range lies past the end") from None
+            raise _client_error(key, exc) from None
+        # "bytes 0-9/1234": the object's size is after the slash; without a range, the length.
+        size = int(reply.get("ContentRange", "").rpartition("/")[2] or reply["ContentLength"])
+        return _BodyReader(key, reply["Body"], self._info(key, reply, size), self.timeout)
 
     async def put(
         self,
@@ -222,6 +244,32 @@ class S3Storage:
             width=_int(meta.get("width")),
             height=_int(meta.get("height")),
         )
+
+
+class _BodyReader:
+    """A GetObject body read a chunk at a time, each read under the storage deadline.
+
+    Closing before the end drops the connection instead of draining it (the rest of a
+    large object is not worth reading); reading to the end returns it to the pool.
+    """
+
+    def __init__(self, key: str, body: Any, info: ObjectInfo, timeout: float) -> None:
+        self.info = info
+        self._key = key
+        self._body = body
+        self._timeout = timeout
+
+    async def read(self, size: int) -> bytes:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return cast(bytes, await self._body.read(size))
+        except (TimeoutError, ReadTimeoutError):
+            raise StorageTimeout(f"storage did not answer in time for {self._key!r}") from None
+        except (BotoCoreError, aiohttp.ClientError, OSError) as exc:
+            raise StorageError(f"storage failed for {self._key!r}: {type(exc).__name__}") from None
+
+    async def close(self) -> None:
+        self._body.close()
 
 
 def _code(exc: ClientError) -> str:
