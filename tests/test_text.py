@@ -9,7 +9,8 @@ import pytest
 
 from origin.errors import InvalidParam, ParamOutOfRange
 from origin.render import text
-from origin.render.text import TextLimits, TextOptions
+from origin.render.text import TextOptions
+from origin.urlparams.text import TextLimits
 from tests.images import flat
 
 LIMITS = TextLimits()

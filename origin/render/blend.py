@@ -57,7 +57,7 @@ class BlendOptions:
 
 
 def _px(value: float | None, base: int) -> int | None:
-    return None if value is None else max(1, round(value * base if value < 1 else value))
+    return None if value is None else max(1, round(value * base if value <= 1 else value))
 
 
 def load_blend(data: bytes, base_w: int, base_h: int, opts: BlendOptions, config: RenderConfig) -> pyvips.Image:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .text import TextLimits
+from ..urlparams.text import TextLimits
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,8 +116,9 @@ def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> 
 
 def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
     """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill,
-    face detection)."""
-    smart = any(word in spec.crop for word in ("entropy", "edges")) or needs_faces(spec) or "redeye" in spec.auto
+    face detection, auto=enhance's levels)."""
+    smart = any(word in spec.crop for word in ("entropy", "edges")) or needs_faces(spec)
+    smart = smart or "redeye" in spec.auto or "enhance" in spec.auto
     return bool(info.orientation != 1 or spec.rot or spec.flip or spec.trim or smart or spec.fill == "blur")
 
 

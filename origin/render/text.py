@@ -23,16 +23,12 @@ from xml.sax.saxutils import escape
 
 import pyvips
 
-from ..errors import InvalidParam, ParamOutOfRange
+from ..errors import ParamOutOfRange
 from ..spec import Color
+from ..urlparams.text import TextLimits, drawable
 
 FONTS = Path(__file__).parent / "fonts"
 ELLIPSIS = "\u2026"
-_COVERED: tuple[tuple[int, int], ...] = (
-    (0x20, 0x7E), (0xA0, 0x17F), (0x192, 0x192), (0x2C6, 0x2C7), (0x2DC, 0x2DC), (0x2010, 0x2027),
-    (0x2030, 0x203A), (0x20AC, 0x20AC), (0x2122, 0x2122),
-)  # fmt: skip
-"""The code points the shipped fonts draw (see fonts/README.md)."""
 _MONO = ("mono", "courier", "menlo", "monaco", "typewriter")
 _SERIF = (
     "serif", "times", "georgia", "baskerville", "didot", "palatino", "cochin", "charter", "hoefler",
@@ -46,15 +42,6 @@ _NARROWEST_EM = 0.25
 """Narrower than any glyph of the shipped faces (DejaVu's `i` and `.` are ~0.28 em)."""
 _LINE_EM = 1.17
 """DejaVu's line height in ems."""
-
-
-@dataclass(frozen=True, slots=True)
-class TextLimits:
-    """What one URL may ask of the text renderer (from settings)."""
-
-    max_chars: int = 500
-    max_lines: int = 10
-    max_size: int = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +99,7 @@ def check_text(name: str, text: str, limits: TextLimits) -> str:
         raise ParamOutOfRange(f"{name} may be at most {limits.max_chars} characters")
     if text.count("\n") + 1 > limits.max_lines:
         raise ParamOutOfRange(f"{name} may have at most {limits.max_lines} lines")
-    for char in text:
-        if char != "\n" and not any(low <= ord(char) <= high for low, high in _COVERED):
-            raise InvalidParam(f"{name}: the shipped fonts cannot draw {char!r} (U+{ord(char):04X}); Latin text only")
-    return text
+    return drawable(name, text)
 
 
 def _markup(text: str, opts: TextOptions) -> str:

@@ -1,7 +1,7 @@
 """Composite a watermark (another key in our storage, never a URL) onto the image.
 
 imgix semantics: the mark keeps its own size unless `mark-w`/`mark-h` (pixels, or a share
-of the base image in (0, 1)) give it a box, fitted per `mark-fit`; without them
+of the base image in (0, 1]) give it a box, fitted per `mark-fit`; without them
 `mark-scale` sets its width as a percentage of the base image's width. It is shrunk
 (never cut) to fit inside the image less `mark-pad`. `mark-rot` turns it (degrees,
 counter-clockwise like `rot`, on a transparent background, so its box grows), `mark-alpha`
@@ -42,8 +42,8 @@ def _box_size(
     """The size the mark is decoded at for `mark-w`/`mark-h` and `mark-fit`, and the box
     it is cut (crop) or padded (fill) to, if any."""
     nw, nh = natural
-    bw = None if w is None else max(1, round(w * base[0] if w < 1 else w))
-    bh = None if h is None else max(1, round(h * base[1] if h < 1 else h))
+    bw = None if w is None else max(1, round(w * base[0] if w <= 1 else w))
+    bh = None if h is None else max(1, round(h * base[1] if h <= 1 else h))
     if bw is None or bh is None:
         k = bw / nw if bw is not None else bh / nh if bh is not None else 1.0
         return (max(1, round(nw * k)), max(1, round(nh * k))), None
