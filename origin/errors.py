@@ -168,3 +168,10 @@ class FacesUnavailable(OriginError):
 
     status = 501
     code = "faces_unavailable"
+
+
+class UnsupportedParam(OriginError):
+    """An imgix parameter (or value) this origin does not render: the message says why."""
+
+    status = 400
+    code = "unsupported_param"

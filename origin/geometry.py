@@ -56,7 +56,7 @@ def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
     """
     w = _px(spec.w, src_w, spec.dpr)
     h = _px(spec.h, src_h, spec.dpr)
-    if spec.fit == "crop" and spec.ar is not None:
+    if spec.fit in ("crop", "fill") and spec.ar is not None:
         w, h = _apply_ratio(w, h, spec.ar, src_w, src_h)
     w, h = _cap(w, h, max_side)
     pad = min(spec.pad, (max_side - 1) // 2)
@@ -69,7 +69,8 @@ def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
 
 
 def _apply_ratio(w: float | None, h: float | None, ar: float, src_w: int, src_h: int) -> tuple[float, float]:
-    """`ar` completes a single size for fit=crop; with no size it crops the source to the ratio."""
+    """`ar` completes a single size (fit=crop crops to it, fit=fill pads to it); with no size
+    the frame is the largest box of that ratio inside the source."""
     if w is not None and h is not None:
         return w, h
     if w is not None:
@@ -96,7 +97,13 @@ def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: Transfo
     if w is None and h is None:
         # Nothing asked: the source as it is, unless it is larger than the output cap.
         return Plan(region=whole, size=_contain(src_w, src_h, None, None, True, max_side))
-    if w is None or h is None or fit in ("clip", "max"):
+    if fit == "fillmax" and (w is None or h is None):
+        # imgix: fillmax never enlarges the image, but the canvas is still the full box,
+        # its missing side following the source's ratio (300x200, w=600 -> 600x400).
+        w = w if w is not None else h * src_w / src_h  # type: ignore[operator]
+        h = h if h is not None else w * src_h / src_w
+        w, h = _cap(w, h, max_side)
+    elif w is None or h is None or fit in ("clip", "max"):
         return Plan(region=whole, size=_contain(src_w, src_h, w, h, no_enlarge, max_side))
     tw, th = _round(w), _round(h)
     if fit == "scale":

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the whole HTTP surface, generated from the code (pure).
 
-The URL API's query parameters come from the parser table in `params.py`: each parser's
-bounds or choices are read from the parser itself (the arguments its factory closed over),
+The URL API's query parameters come from the parameter table (`origin.urlparams`): each
+parser's bounds or choices are read from the parser itself (the arguments its factory closed over),
 so a parameter added or re-ranged there changes this document, and the test that compares
 it with the committed `docs/openapi.json` fails until it is regenerated:
 
@@ -19,6 +19,8 @@ from typing import Any
 from . import params
 from .formats import MIME, OUTPUT_FORMATS
 from .http.manage import DEFAULT_LIMIT, MAX_DELETE, MAX_LIMIT
+from .urlparams import TABLE
+from .urlparams.imgix import ALIASES
 
 REGENERATE = ".venv/bin/python -m origin.openapi > docs/openapi.json"
 VERSION = "0.1.0"
@@ -26,35 +28,38 @@ VERSION = "0.1.0"
 
 _COLOR = {
     "type": "string",
-    "pattern": "^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$",
-    "description": "hex RGB, ARGB, RRGGBB or AARRGGBB (alpha first), with or without '#'",
+    "description": "hex RGB, ARGB, RRGGBB or AARRGGBB (alpha first), with or without '#', or a CSS colour keyword",
 }
 _NAMED: dict[str, dict[str, Any]] = {
     # Parsers that are plain functions rather than made by a factory: their accepted form.
-    "_size": {
+    "size": {
         "type": "number",
         "exclusiveMinimum": 0,
+        "maximum": 8192,
         "description": "pixels (>= 1), or a fraction in (0, 1) of the source; clamped to max_output_side",
     },
-    "_ratio": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?:[0-9]+(\\.[0-9]+)?$", "description": "W:H"},
-    "_rect": {"type": "string", "pattern": "^[0-9]+,[0-9]+,[0-9]+,[0-9]+$", "description": "x,y,w,h in pixels"},
-    "_color": _COLOR,
-    "_boolean": {"type": "string", "enum": ["true", "false", "1", "0"]},
-    "_crop": {
+    "dpr": {"type": "number", "exclusiveMinimum": 0, "maximum": 5},
+    "ratio": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?:[0-9]+(\\.[0-9]+)?$", "description": "W:H"},
+    "rect": {"type": "string", "pattern": "^[0-9]+,[0-9]+,[0-9]+,[0-9]+$", "description": "x,y,w,h in pixels"},
+    "color": _COLOR,
+    "boolean": {"type": "string", "enum": ["true", "false", "1", "0"]},
+    "fit": {"type": "string", "enum": ["clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp"]},
+    "fm": {"type": "string", "enum": list(OUTPUT_FORMATS)},
+    "crop": {
         "type": "string",
         "description": "comma-separated: top, bottom, left, right, and at most one of entropy, edges, focalpoint",
         "examples": ["top,left", "entropy", "focalpoint"],
     },
-    "_mark_align": {
+    "mark_align": {
         "type": "string",
         "description": "comma-separated: one of top, middle, bottom and one of left, center, right",
         "examples": ["bottom,right"],
     },
-    "_auto": {"type": "string", "description": "comma-separated: format, compress", "examples": ["format,compress"]},
-    "_mark": {"type": "string", "description": "the key of another image in the same storage"},
-    "_filename": {"type": "string", "minLength": 1, "maxLength": 255, "description": "download file name"},
-    "_hue": {"type": "integer", "minimum": -359, "maximum": 359, "description": "degrees"},
-    "_rotation": {"type": "integer", "enum": [0, 90, 180, 270], "description": "degrees counter-clockwise"},
+    "auto": {"type": "string", "description": "comma-separated: format, compress", "examples": ["format,compress"]},
+    "storage_key": {"type": "string", "description": "the key of another image in the same storage (not a URL)"},
+    "filename": {"type": "string", "minLength": 1, "maxLength": 255, "description": "download file name"},
+    "hue": {"type": "integer", "description": "degrees, taken modulo 360"},
+    "rotation": {"type": "integer", "multipleOf": 90, "description": "degrees counter-clockwise"},
 }
 
 
@@ -88,11 +93,15 @@ def parameter_schema(parser: Callable[..., object]) -> dict[str, Any]:
 
 def url_parameters() -> list[dict[str, Any]]:
     """Every query parameter of GET /{key}: the parser table, then preset and signing."""
-    table: dict[str, Callable[..., object]] = params._PARSERS  # the one table URLs are parsed with
     listed = [
-        {"name": name, "in": "query", "required": False, "schema": parameter_schema(parser)}
-        for name, parser in table.items()
+        {"name": name, "in": "query", "required": False, "schema": parameter_schema(param.parse)}
+        for name, param in TABLE.items()
     ]
+    listed.extend(
+        _query(alias, parameter_schema(TABLE[name].parse), f"imgix's alias of `{name}`")
+        for alias, name in sorted(ALIASES.items())
+        if name in TABLE
+    )
     listed.append(_query("preset", {"type": "string"}, "a named preset from presets.yaml"))
     listed.append(_query("s", {"type": "string"}, "signature (imgix md5 or HMAC-SHA256), when signing is on"))
     listed.append(

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
 
     # Output limits: larger requests are clamped, never refused.
     max_output_side: int = Field(4096, gt=0)
-    max_dpr: float = Field(4.0, gt=0, allow_inf_nan=False)
+    max_dpr: float = Field(5.0, gt=0, le=5, allow_inf_nan=False)
 
     # Text drawn from the URL (`txt`): longer or more lines is a 400; a larger size is clamped.
     max_text_chars: int = Field(500, gt=0, le=4096)

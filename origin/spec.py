@@ -37,14 +37,14 @@ class TransformSpec:
     pad: int = 0
     trim: str | None = None
     trim_color: Color | None = None
-    trim_tol: int = 10
+    trim_tol: float = 10.0
     rot: int = 0
     flip: str | None = None
     bg: Color | None = None
     fill: str | None = None
     fill_color: Color | None = None
     blur: int = 0
-    sharp: int = 0
+    sharp: float = 0.0
     bri: int = 0
     con: int = 0
     sat: int = 0

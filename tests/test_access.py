@@ -78,7 +78,7 @@ def test_a_bad_presets_file_stops_the_app(tmp_path, make_settings):
     from origin.app import create_app
 
     with pytest.raises(PresetError, match="card"):
-        create_app(make_settings(presets=write(tmp_path, "presets:\n  card: {q: 0}\n")))
+        create_app(make_settings(presets=write(tmp_path, "presets:\n  card: {fm: svg}\n")))
 
 
 # -- presets over HTTP --------------------------------------------------------------------

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from origin import openapi, params
+from origin import openapi
 from origin.app import create_app
+from origin.urlparams import TABLE
+from origin.urlparams.core import FITS
 
 COMMITTED = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 
@@ -26,11 +28,12 @@ def test_committed_document_is_the_generated_one():
 
 def test_every_url_parameter_is_described_with_its_range():
     described = {p["name"]: p["schema"] for p in openapi.url_parameters()}
-    assert set(params._PARSERS) <= set(described)
+    assert set(TABLE) <= set(described)
+    assert described["width"] == described["w"]
     assert described["q"] == {"type": "integer", "minimum": 1, "maximum": 100}
     assert described["bri"] == {"type": "integer", "minimum": -100, "maximum": 100}
     assert described["fp-x"] == {"type": "number", "minimum": 0, "maximum": 1}
-    assert set(described["fit"]["enum"]) == set(params.FITS)
+    assert set(described["fit"]["enum"]) == set(FITS)
     assert "avif" in described["fm"]["enum"]
     assert {"preset", "s", "expires"} <= set(described)
 

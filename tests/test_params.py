@@ -34,17 +34,15 @@ def key(query: str) -> str:
         ("w=100&h=50&fit=crop", "fit=crop&h=50&w=100"),
         ("w=100", "w=100&ixlib=js-3.8.0"),
         ("w=100", "ixlib=php-1&w=100&ixlib=rb-2"),
-        ("w=300000", "w=4096"),
-        ("h=100000", "h=4096"),
-        ("w=300000&h=150000", "w=4096&h=2048"),
+        ("w=8192", "w=4096"),
+        ("h=8000", "h=4096"),
+        ("w=8192&h=4096", "w=4096&h=2048"),
         ("w=1000&dpr=2", "w=2000"),
         ("w=100&h=50&dpr=1.5", "w=150&h=75"),
-        ("w=1000&dpr=5", "w=4000"),
-        ("w=1000&dpr=50", "w=1000&dpr=4"),
+        ("w=800&dpr=5", "w=4000"),
         ("w=2000&dpr=4", "w=4096"),
         ("dpr=2", ""),
-        ("w=0.5&dpr=9", "w=0.5&dpr=4"),
-        ("w=0.5&h=300000", "w=0.5&h=4096"),
+        ("w=0.5&h=8000", "w=0.5&h=4096"),
         ("crop=top,left&fit=crop&w=9&h=9", "crop=left,top&fit=crop&w=9&h=9"),
         ("crop=top,top,left&fit=crop&w=9&h=9", "crop=left,top&fit=crop&w=9&h=9"),
         ("ar=16:9&fit=crop&w=10", "ar=32:18&fit=crop&w=10"),
@@ -87,7 +85,7 @@ def test_canonical_numbers_have_one_spelling():
 def test_canonical_colours_are_argb_hex():
     assert key("bg=0f0") == "bg=ff00ff00"
     assert key("bg=80ABCDEF") == "bg=80abcdef"
-    assert key("fill-color=1234&fill=solid") == "fill-color=11223344&fill=solid"
+    assert key("fill-color=1234&fill=solid&fit=fill") == "fill-color=11223344&fill=solid&fit=fill"
 
 
 def test_canonical_aspect_ratio_is_a_parseable_ratio():
@@ -117,7 +115,7 @@ def test_dpr_beside_a_pixel_size_is_folded_away():
 
 
 def test_dpr_beside_a_share_is_kept_and_capped():
-    spec = parse("w=0.5&h=200&dpr=8")
+    spec = parse("w=0.5&h=200&dpr=4.5", OutputLimits(max_dpr=4.0))
     assert (spec.w, spec.h, spec.dpr) == (0.5, 200.0, 4.0)
 
 
@@ -140,7 +138,7 @@ def test_fields_by_name():
     assert spec.rect == (1, 2, 3, 4) and spec.pad == 7
     assert spec.trim == "color" and spec.trim_color == (255, 255, 255, 255) and spec.trim_tol == 3
     assert spec.rot == 270 and spec.flip == "hv"
-    assert spec.bg == (0, 0, 0, 255) and spec.fill == "blur"
+    assert spec.bg == (0, 0, 0, 255) and spec.fill is None  # fill acts only with fit=fill
     assert (spec.blur, spec.sharp, spec.bri, spec.con, spec.sat, spec.gam, spec.sepia) == (20, 5, -10, 10, -100, 5, 50)
     assert spec.monochrome == (255, 0, 0, 0x80) and spec.invert is True
     assert (spec.fm, spec.q, spec.lossless, spec.auto) == ("pjpg", 60, True, ("compress", "format"))
@@ -183,7 +181,9 @@ def refused(query: str) -> OriginError:
     return info.value
 
 
-@pytest.mark.parametrize("query", ["wdth=100", "W=100", "fp_x=0.5", "preset=x", "width=1", "ixlib2=x", "s=1"])
+@pytest.mark.parametrize(
+    "query", ["wdth=100", "W=100", "fp_x=0.5", "preset=x", "widths=1", "ixlib2=x", "s=1", "w6=1", "auto64=Zm9ybWF0"]
+)
 def test_unknown_parameter(query):
     error = refused(query)
     assert isinstance(error, UnknownParam)
@@ -237,13 +237,13 @@ INVALID = [
     "crop=entropy,edges",
     "crop=",
     "crop=top,",
-    "auto=enhance",
     "flip=x",
     "trim=yes",
     "fill=gradient",
     "invert=yes",
     "lossless=2",
-    "bg=red",
+    "bg=reddish",
+    "bg=imgixorange",
     "bg=12",
     "bg=12345",
     "bg=1234567",
@@ -289,39 +289,23 @@ def test_invalid_value(query):
 
 
 OUT_OF_RANGE = [
-    "q=0",
-    "q=101",
-    "q=-1",
     "dpr=0",
-    "dpr=0.001",
+    "dpr=0.0000001",
+    "dpr=5.01",
     "dpr=1001",
+    "w=8193",
+    "h=10000",
     "fp-x=1.5",
     "fp-y=-0.1",
     "fp-z=0.5",
     "fp-z=101",
     "ar=1:101",
     "ar=101:1",
-    "pad=2049",
-    "blur=2001",
-    "sharp=101",
-    "bri=101",
-    "con=-101",
-    "sat=200",
-    "gam=-101",
-    "hue=360",
-    "sepia=101",
-    "mark-alpha=101",
-    "mark-scale=0",
-    "mark-scale=101",
-    "rot=360",
-    "rot=-90",
-    "trim-tol=256",
     "rect=1000001,0,1,1",
     "rect=-1,0,10,10",
-    "q=" + "9" * 5000,
-    "pad=" + "9" * 30,
     "dpr=" + "9" * 400,
     "ar=" + "9" * 400 + ":1",
+    "w=" + "9" * 30,
 ]
 
 
@@ -333,9 +317,37 @@ def test_out_of_range(query):
 
 
 @pytest.mark.parametrize("digits", [30, 400, 5000])
-def test_absurd_sizes_clamp_instead_of_crashing(digits):
-    assert key("w=" + "9" * digits) == key("w=4096")
-    assert key("w=0.5&h=" + "9" * digits) == key("w=0.5&h=4096")
+def test_absurd_sizes_are_refused_without_crashing(digits):
+    for query in ("w=" + "9" * digits, "w=0.5&h=" + "9" * digits):
+        assert isinstance(refused(query), ParamOutOfRange)
+
+
+SUGGESTED = [
+    ("q=0", "q=1"),
+    ("q=101", "q=100"),
+    ("q=" + "9" * 5000, "q=100"),
+    ("pad=2049", "pad=2048"),
+    ("pad=" + "9" * 30, "pad=2048"),
+    ("blur=2001", "blur=2000"),
+    ("sharp=101", "sharp=100"),
+    ("bri=101", "bri=100"),
+    ("con=-101", "con=-100"),
+    ("sat=200", "sat=100"),
+    ("gam=-101", "gam=-100"),
+    ("hue=360", "hue=0"),
+    ("sepia=101", "sepia=100"),
+    ("mark=m.png&mark-alpha=101", "mark=m.png"),
+    ("mark=m.png&mark-scale=0", "mark=m.png&mark-scale=1"),
+    ("mark=m.png&mark-scale=101", "mark=m.png&mark-scale=100"),
+    ("rot=360", "rot=0"),
+    ("rot=-90", "rot=270"),
+    ("trim=auto&trim-tol=256", "trim=auto&trim-tol=255"),
+]
+
+
+@pytest.mark.parametrize(("given", "edge"), SUGGESTED, ids=[q[:24] for q, _ in SUGGESTED])
+def test_past_a_suggested_range_is_accepted_and_clamped_to_it(given, edge):
+    assert key(given) == key(edge)
 
 
 @pytest.mark.parametrize("mark", ["../x.png", "/abs.png", "_/token", "a//b.png", "a\\b.png"])
@@ -357,8 +369,8 @@ def test_colours_accepted_with_every_length():
 
 
 def test_crop_may_combine_one_side_per_axis_and_a_smart_mode():
-    assert parse("crop=focalpoint,top").crop == ("focalpoint", "top")
-    assert parse("crop=bottom,right").crop == ("bottom", "right")
+    assert parse("fit=crop&crop=focalpoint,top").crop == ("focalpoint", "top")
+    assert parse("fit=crop&crop=bottom,right").crop == ("bottom", "right")
 
 
 # -- property: canonical() is parse_query()'s inverse on its own output --------------------
@@ -371,9 +383,9 @@ _name = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, ma
 _key_segment = st.text("abcXYZ019-_. é+&=%", min_size=1, max_size=12).filter(lambda s: s not in (".", ".."))
 
 VALUES = {
-    "w": st.one_of(_int(1, 10_000), st.floats(0.001, 0.999).map(lambda f: f"{f:.4f}"), _int(1, 10**12)),
-    "h": st.one_of(_int(1, 10_000), st.floats(0.001, 20000).map(lambda f: f"{f:.3f}")),
-    "dpr": st.floats(0.01, 10).map(lambda f: f"{f:.3f}"),
+    "w": st.one_of(_int(1, 8192), st.floats(0.001, 0.999).map(lambda f: f"{f:.4f}")),
+    "h": st.one_of(_int(1, 8192), st.floats(0.001, 8192).map(lambda f: f"{f:.3f}")),
+    "dpr": st.floats(0.01, 5).map(lambda f: f"{f:.3f}"),
     "ar": st.tuples(st.integers(1, 50), st.integers(1, 50)).map(lambda t: f"{t[0]}:{t[1]}"),
     "fit": st.sampled_from(["clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp"]),
     "crop": st.tuples(
@@ -454,3 +466,128 @@ def test_inert_parameters_do_not_mint_variants():
     assert canonical(parse_query([("w", "100"), ("fp-x", "0.2"), ("fp-z", "3")])) == "w=100"
     kept = canonical(parse_query([("w", "100"), ("fit", "crop"), ("crop", "focalpoint"), ("fp-x", "0.2")]))
     assert "fp-x=0.2" in kept
+
+
+# Parameters of imgix's spec that no family takes yet: each a 400 naming it, never ignored.
+# (A family that adds one removes it here and tests it where it belongs.)
+NOT_YET = [
+    "blend=1",
+    "blend-align=1",
+    "blend-alpha=1",
+    "blend-color=1",
+    "blend-crop=1",
+    "blend-fit=1",
+    "blend-h=1",
+    "blend-mode=1",
+    "blend-pad=1",
+    "blend-size=1",
+    "blend-w=1",
+    "blend-x=1",
+    "blend-y=1",
+    "border=1",
+    "border-bottom=1",
+    "border-left=1",
+    "border-radius=1",
+    "border-radius-inner=1",
+    "border-right=1",
+    "border-top=1",
+    "ch=1",
+    "chromasub=1",
+    "colorquant=1",
+    "colors=1",
+    "corner-radius=1",
+    "cs=1",
+    "dpi=1",
+    "duotone=1",
+    "duotone-alpha=1",
+    "exp=1",
+    "faceindex=1",
+    "facepad=1",
+    "faces=1",
+    "fp-debug=1",
+    "grid-colors=1",
+    "grid-size=1",
+    "high=1",
+    "htn=1",
+    "mark-base=1",
+    "mark-fit=1",
+    "mark-h=1",
+    "mark-rot=1",
+    "mark-tile=1",
+    "mark-w=1",
+    "mark-x=1",
+    "mark-y=1",
+    "mask=1",
+    "mask-bg=1",
+    "max-h=1",
+    "max-w=1",
+    "min-h=1",
+    "min-w=1",
+    "nr=1",
+    "nrs=1",
+    "orient=1",
+    "pad-bottom=1",
+    "pad-left=1",
+    "pad-right=1",
+    "pad-top=1",
+    "palette=1",
+    "prefix=1",
+    "px=1",
+    "shad=1",
+    "transparency=1",
+    "trim-md=1",
+    "trim-pad=1",
+    "trim-sd=1",
+    "txt=1",
+    "txt-align=1",
+    "txt-clip=1",
+    "txt-color=1",
+    "txt-fit=1",
+    "txt-font=1",
+    "txt-lead=1",
+    "txt-lig=1",
+    "txt-line=1",
+    "txt-line-color=1",
+    "txt-pad=1",
+    "txt-shad=1",
+    "txt-size=1",
+    "txt-track=1",
+    "txt-width=1",
+    "usm=1",
+    "usmrad=1",
+    "vib=1",
+]
+
+
+@pytest.mark.parametrize("query", NOT_YET)
+def test_not_yet_supported_is_a_400_naming_the_parameter(query):
+    error = refused(query)
+    assert error.code == "unsupported_param" and error.status == 400
+    assert query.split("=")[0] in error.message
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("page=2", "PDF"),
+        ("pdf-annotation=false", "PDF"),
+        ("annotation=false", "PDF"),
+        ("fm=mp4", "video"),
+        ("fm=webm", "video"),
+        ("fm=jp2", "cannot write JPEG 2000"),
+        ("fm=jxr", "cannot write JPEG XR"),
+        ("auto=true", "no meaning"),
+    ],
+)
+def test_out_of_scope_is_a_400_saying_why(query, reason):
+    error = refused(query)
+    assert error.code == "unsupported_param" and error.status == 400
+    assert reason in error.message
+
+
+@pytest.mark.parametrize(
+    "query", ["mark=https://example.com/logo.png", "mark=//cdn.example.com/x.png", "m=http://x/y.png"]
+)
+def test_a_mark_is_a_storage_key_not_a_url(query):
+    error = refused(query)
+    assert error.status == 400 and "mark must be a storage key, not a URL" in error.message
