@@ -2,7 +2,7 @@
 
 enhance: the luminance's 0.5th and 99.5th percentiles are stretched to black and white
 (one gain and offset for R, G and B alike, so hues stay put; the gain is capped at 2.5,
-and an image already spanning the range is left as it is), then chroma is raised by 10%
+the stretch then centred on mid-grey, and an image already spanning the range is left as it is), then chroma is raised by 10%
 in LCh.
 
 redeye: within each detected face, the band where eyes are (the middle 80% of its width,
@@ -32,7 +32,9 @@ def enhance(image: pyvips.Image) -> pyvips.Image:
     low, high = grey.percent(_LOW), grey.percent(_HIGH)
     gain = min(_MAX_GAIN, 255 / max(1, high - low))
     if gain > 1.02:
-        rgb = rgb.linear([gain] * 3, [-low * gain] * 3)
+        # Capped, the stretch is centred: the percentiles' midpoint goes to mid-grey.
+        offset = -low * gain if gain < _MAX_GAIN else 127.5 - (low + high) / 2 * gain
+        rgb = rgb.linear([gain] * 3, [offset] * 3)
     lch = rgb.cast("uchar").copy(interpretation="srgb").colourspace("lch")
     rgb = (lch * [1, _CHROMA, 1]).copy(interpretation="lch").colourspace("srgb").cast("uchar")
     return rgb.bandjoin(alpha) if alpha is not None else rgb

@@ -76,8 +76,8 @@ def blend_crop(name: str, raw: str) -> tuple[str, ...]:
 _DEFAULT = TransformSpec()
 _MARK = ("mark_w", "mark_h", "mark_fit", "mark_x", "mark_y", "mark_rot", "mark_tile", "mark_base")
 _BLEND = tuple(f.name for f in dataclasses.fields(TransformSpec) if f.name.startswith("blend_"))
-_BLEND_IMAGE = ("blend_w", "blend_h", "blend_fit", "blend_crop", "blend_size", "blend_x", "blend_y")
-_BLEND_IMAGE += ("blend_align", "blend_pad")
+_BLEND_IMAGE: tuple[str, ...] = ("blend_w", "blend_h", "blend_fit", "blend_crop", "blend_size", "blend_x")
+_BLEND_IMAGE += ("blend_y", "blend_align", "blend_pad")
 
 
 def _forget(spec: TransformSpec, *fields: str) -> TransformSpec:
