@@ -29,6 +29,8 @@ def finish(spec: TransformSpec) -> TransformSpec:
     return spec
 
 
+faces.schema = {"type": "integer", "enum": [1], "description": "face boxes in fm=json"}  # type: ignore[attr-defined]
+
 FAMILY = Family(
     "faces",
     params=(

@@ -45,7 +45,7 @@ def align(name: str, raw: str) -> tuple[str, ...]:
     return words
 
 
-def rotation(name: str, raw: str) -> float:
+def mark_rotation(name: str, raw: str) -> float:
     """Any angle, folded into [0, 360), two decimals."""
     return round(decimal(name, raw) % 360, 2) % 360
 
@@ -117,6 +117,19 @@ def offset(name: str, raw: str) -> int:
     return integer(name, raw, 0, 1_000_000)
 
 
+box_size.schema = {  # type: ignore[attr-defined]
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "maximum": MAX_PIXELS,
+    "description": "pixels 2-8192, or a share of the base image in (0, 1]",
+}
+mark_rotation.schema = {"type": "number", "description": "degrees counter-clockwise, taken modulo 360"}  # type: ignore[attr-defined]
+mark_base.schema = {"type": "string", "description": "a key prefix in the same storage (not a URL)"}  # type: ignore[attr-defined]
+blend.schema = {"type": "string", "description": "a colour, or the key of another image in the same storage"}  # type: ignore[attr-defined]
+offset.schema = {"type": "integer", "minimum": 0}  # type: ignore[attr-defined]
+align.schema = {"type": "string", "description": "one of top, middle, bottom and one of left, center, right"}  # type: ignore[attr-defined]
+blend_crop.schema = {"type": "string", "description": "comma-separated: top, bottom, left, right, faces"}  # type: ignore[attr-defined]
+
 FAMILY = Family(
     "overlay",
     params=(
@@ -125,7 +138,7 @@ FAMILY = Family(
         Param("mark-fit", choice(("clip", "crop", "fill", "max", "scale"))),
         Param("mark-x", clamped(0, 1_000_000)),
         Param("mark-y", offset),
-        Param("mark-rot", rotation),
+        Param("mark-rot", mark_rotation),
         Param("mark-tile", choice(("grid",))),
         Param("mark-base", mark_base),
         Param("blend", blend),

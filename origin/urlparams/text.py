@@ -91,7 +91,7 @@ def _one_of(*allowed: int) -> Parser:
     return parse
 
 
-def fit(name: str, raw: str) -> str:
+def txt_fit(name: str, raw: str) -> str:
     if raw != "max":
         raise InvalidParam(f"{name} must be max")
     return raw
@@ -125,6 +125,12 @@ def bound(spec: TransformSpec, limits: TextLimits) -> TransformSpec:
     return dataclasses.replace(spec, txt_size=min(spec.txt_size, limits.max_size))
 
 
+txt.schema = {"type": "string", "maxLength": HARD_MAX_CHARS, "description": "text; newlines make lines"}  # type: ignore[attr-defined]
+font.schema = {"type": "string", "enum": sorted(FONT_NAMES.values())}  # type: ignore[attr-defined]
+align.schema = {"type": "string", "description": "one of top, middle, bottom and one of left, center, right"}  # type: ignore[attr-defined]
+clip.schema = {"type": "string", "description": "start, middle or end, optionally with ellipsis"}  # type: ignore[attr-defined]
+txt_fit.schema = {"type": "string", "enum": ["max"]}  # type: ignore[attr-defined]
+
 FAMILY = Family(
     "text",
     params=(
@@ -135,7 +141,7 @@ FAMILY = Family(
         Param("txt-align", align),
         Param("txt-pad", clamped(0, 2048)),
         Param("txt-width", clamped(0, 8192)),
-        Param("txt-fit", fit),
+        Param("txt-fit", txt_fit),
         Param("txt-clip", clip),
         Param("txt-lig", _one_of(0, 1, 2)),
         Param("txt-line", clamped(0, 64)),
