@@ -1,12 +1,11 @@
-"""Benchmark: the face detector (`faces` extra) on a small labelled set of real photographs.
+"""Section `faces`: the face detector (`faces` extra) on a small labelled set of real photographs.
 
-    .venv/bin/python bench/faces.py [CORPUS_DIR] [--opencv-data DIR]
+    .venv/bin/python -m bench --only faces [CORPUS_DIR]
 
-CORPUS_DIR defaults to ../shared/corpus (the astronaut, and photographs without faces).
-The other photographs with faces are OpenCV's sample images from Debian's `opencv-doc`
-package (BSD/Apache; fetch once with `apt-get download opencv-doc && dpkg -x opencv-doc_*.deb
-/tmp/opencv-doc`); the default DIR is that folder's examples/data. A missing image is
-reported and skipped. One composite is made here from the astronaut: three copies of her
+The corpus gives the astronaut and the photographs without faces. The other photographs
+with faces are OpenCV's sample images from Debian's `opencv-doc` package (BSD/Apache;
+fetch once with `apt-get download opencv-doc && dpkg -x opencv-doc_*.deb /tmp/opencv-doc`;
+another folder with IMAGE_ORIGIN_BENCH_OPENCV_DATA). A missing image is reported and skipped. One composite is made here from the astronaut: three copies of her
 head at 90%, 55% (mirrored) and 35% on the coffee photograph.
 
 Each label is a face's box (x, y, w, h in source pixels) read off the image by eye. A
@@ -17,18 +16,20 @@ misses, detections left over are false positives. Time is the detector alone (th
 
 from __future__ import annotations
 
+import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import pyvips
 
+from bench.common import Run, section
 from origin.render import faces
 
 Box = tuple[int, int, int, int]
-ROOT = Path(__file__).resolve().parent.parent
-OPENCV_DATA = Path("/tmp/opencv-doc/usr/share/doc/opencv-doc/examples/data")
+OPENCV_DATA = Path(
+    os.environ.get("IMAGE_ORIGIN_BENCH_OPENCV_DATA", "/tmp/opencv-doc/usr/share/doc/opencv-doc/examples/data")
+)
 
 WITH_FACES: dict[str, tuple[str, list[Box]]] = {
     "astronaut": ("corpus:S-png-astronaut.png", [(177, 67, 94, 94)]),
@@ -101,15 +102,13 @@ def _timed(image: pyvips.Image) -> tuple[list[Box], float, float]:
     return found, statistics.median(cpu), statistics.median(wall)
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    opencv = OPENCV_DATA
-    if "--opencv-data" in args:
-        at = args.index("--opencv-data")
-        opencv = Path(args[at + 1])
-        del args[at : at + 2]
-    corpus = Path(args[0]) if args else ROOT.parent / "shared" / "corpus"
-    faces.require("bench/faces.py")
+def run(ctx: Run) -> None:
+    section("faces: the detector on labelled photographs (hits, misses, false positives, time)")
+    if not faces.available():
+        print(f"  skipped: face detection is not installed ({faces.EXTRA})")
+        ctx.summary.append(("face detector", "not installed", "-", "SKIP"))
+        return
+    corpus, opencv = ctx.corpus, OPENCV_DATA
     faces.detect(pyvips.Image.black(64, 64))  # load the cascade outside the timings
     cases: list[tuple[str, pyvips.Image, list[Box]]] = []
     for name, (ref, labels) in WITH_FACES.items():
@@ -136,12 +135,11 @@ def main() -> None:
         walls.append(wall)
         size = f"{image.width}x{image.height}"
         print(f"{name:22} {size:>9} {len(labels):5} {hits:4} {misses:4} {false:5} {cpu * 1000:7.1f} {wall * 1000:7.1f}")
+    cpu = statistics.median(cpus) * 1000
     print(
         f"total: {len(cases)} images, {totals[0]} labelled faces, {totals[1]} hits, {totals[2]} misses, "
-        f"{totals[3]} false positives; detector time per image: median {statistics.median(cpus) * 1000:.0f} ms CPU, "
+        f"{totals[3]} false positives; detector time per image: median {cpu:.0f} ms CPU, "
         f"{statistics.median(walls) * 1000:.0f} ms wall (max {max(cpus) * 1000:.0f} ms CPU)"
     )
-
-
-if __name__ == "__main__":
-    main()
+    ctx.summary.append(("face detector hits / false positives", f"{totals[1]}/{totals[0]}, {totals[3]}", "-", "-"))
+    ctx.summary.append(("face detection CPU per image (median)", f"{cpu:.0f} ms", "-", "-"))

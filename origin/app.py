@@ -22,7 +22,9 @@ from .http.middlewares import error_middleware
 from .http.openapi import setup_openapi
 from .http.playground import setup_playground
 from .http.ready import READY_TIMEOUT
+from .http.requests import install_request_ids
 from .http.routes import setup_routes
+from .logs import ACCESS_LOGGER, AccessLog, capture_libvips_warnings
 from .params import OutputLimits
 from .presets import PresetError, load_presets
 from .render import RenderConfig, harden
@@ -44,6 +46,7 @@ def render_config(settings: Settings) -> RenderConfig:
         animation=settings.animation,
         max_frames=settings.max_frames,
         max_animation_pixels=settings.max_animation_pixels,
+        max_animation_encode_pixels=settings.max_animation_encode_pixels,
         max_output_side=settings.max_output_side,
         default_quality=settings.default_quality,
         compress_quality=settings.compress_quality,
@@ -80,15 +83,19 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
     no worker): without one, the origin's own uploads and deletes are not pre-rendered.
     """
     harden()
+    capture_libvips_warnings()
     app = web.Application(
         middlewares=[count_requests, error_middleware(settings.error_cache_control, settings.cors_origin)],
         # Browsers and CDNs send long Accept and Cookie headers; aiohttp's 8 KiB default would
         # answer them with its own plain-text 400 before our JSON errors could.
-        handler_args={"max_field_size": 16384},
+        # The access log (off by default) is set here, not by whoever runs the app, so the
+        # CLI and the tests' servers log the same way.
+        handler_args={"max_field_size": 16384, **access_log_args(settings)},
         # Uploads stream through bounded reads (http/bodies.py); this only caps a whole-body read.
         client_max_size=settings.max_upload_bytes + FORM_OVERHEAD,
     )
     app[SETTINGS] = settings
+    install_request_ids(app)
     app[POLICY] = ResponsePolicy(settings.cache_control, settings.cors_origin)
     app[ACCESS] = access_policy(settings)
     app[READY_TIMEOUT] = settings.ready_timeout
@@ -101,6 +108,13 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
     setup_openapi(app)
     setup_routes(app)
     return app
+
+
+def access_log_args(settings: Settings) -> dict[str, object]:
+    """aiohttp's access-log arguments: our one-line format on `origin.access`, or none at all."""
+    if not settings.access_log:
+        return {"access_log": None}
+    return {"access_log": logging.getLogger(ACCESS_LOGGER), "access_log_class": AccessLog}
 
 
 async def _service(app: web.Application) -> AsyncIterator[None]:

@@ -1,7 +1,8 @@
 """Typed errors: each carries its HTTP status, a stable code and a public message.
 
 Handlers and the pure core raise these; one middleware turns them into the JSON body
-`{"error": {"code": ..., "message": ...}}`. Anything else that escapes is a bug and is
+`{"error": {"code": ..., "message": ..., "request_id": ...}}` (origin/http/middlewares.py
+builds every error body). Anything else that escapes is a bug and is
 logged as one, never shown to the client.
 """
 
@@ -18,6 +19,10 @@ class OriginError(Exception):
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+
+    def details(self) -> dict[str, object]:
+        """Fields the JSON error carries beyond code and message (a batch error names its keys)."""
+        return {}
 
 
 class InvalidParam(OriginError):
@@ -136,6 +141,11 @@ class ImageTooLarge(OriginError):
 class TooManyFrames(OriginError):
     status = 422
     code = "too_many_frames"
+
+
+class AnimationTooCostly(OriginError):
+    status = 422
+    code = "animation_too_costly"
 
 
 class CorruptImage(OriginError):

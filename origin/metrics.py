@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from .logs import libvips_warnings
+
 if TYPE_CHECKING:
     from .service import Image, ImageService, Original
 
@@ -83,3 +85,6 @@ class _PoolCollector(Collector):
         yield GaugeMetricFamily("image_origin_render_capacity", "Renders admitted at most.", pool.capacity)
         yield CounterMetricFamily("image_origin_renders", "Renders admitted since start.", pool.renders)
         yield CounterMetricFamily("image_origin_redis_errors", "Redis calls that failed or timed out.", redis_errors)
+        yield CounterMetricFamily(
+            "image_origin_libvips_warnings", "libvips warnings (logged at DEBUG on origin.vips).", libvips_warnings()
+        )

@@ -266,10 +266,11 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "error": {
                     "type": "object",
-                    "required": ["code", "message"],
+                    "required": ["code", "message", "request_id"],
                     "properties": {
                         "code": {"type": "string"},
                         "message": {"type": "string"},
+                        "request_id": {"type": "string", "description": "the response's X-Request-ID"},
                         "keys": {"type": "array", "items": {"type": "string"}},
                     },
                 }

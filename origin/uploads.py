@@ -52,6 +52,9 @@ class KeysExist(AlreadyExists):
         super().__init__("already exists: " + ", ".join(repr(key) for key in keys))
         self.keys = list(keys)
 
+    def details(self) -> dict[str, object]:
+        return {"keys": self.keys}
+
 
 class KeysMissing(NotFound):
     """Some keys of a removal do not exist; `keys` names them all."""
@@ -59,6 +62,9 @@ class KeysMissing(NotFound):
     def __init__(self, keys: Sequence[str]) -> None:
         super().__init__("no image at: " + ", ".join(repr(key) for key in keys))
         self.keys = list(keys)
+
+    def details(self) -> dict[str, object]:
+        return {"keys": self.keys}
 
 
 async def check_upload(data: bytes, pool: RenderPool, config: RenderConfig) -> SourceInfo:

@@ -6,6 +6,8 @@ overwritten image until it expires. Two hooks, each on when configured:
   query-string variant), through aiobotocore like the S3 backend.
 - Cloudflare: purge by cache tag (the origin sends `Cache-Tag: <percent-encoded key>`),
   or by URL prefix `{host}/{key}` when `cloudflare_purge_host` is set.
+- nginx (deploy/nginx/): nginx-light has no purge module, so the entries are deleted from
+  the proxy_cache folder: every cache file whose stored response has that Cache-Tag.
 
 A purge is a courtesy, never a reason to redo the event: each runs in the background
 with a few retries and backoff, failures are logged, and nothing waits for it but
@@ -17,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
 import uuid
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -107,6 +112,65 @@ class Cloudflare:
         await self._session.close()
 
 
+class NginxCache:
+    """Purge by tag from an nginx proxy_cache folder this process can write (same host or volume).
+
+    An nginx cache file holds a binary header, `KEY: ...`, then the upstream's response
+    headers as received, then the body. A file whose `Cache-Tag` is the key's tag is
+    deleted; nginx treats an entry whose file is gone as a miss and fetches it again. The
+    cost is one read of the first HEADER_BYTES of every file in the cache per purge.
+    """
+
+    name = "nginx"
+    HEADER_BYTES = 16384
+    """More than nginx's proxy_buffer_size, which bounds the stored response headers."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def purge(self, key: str, reference: str) -> None:
+        removed = await asyncio.to_thread(purge_tag, self.root, cache_tag(key).encode(), self.HEADER_BYTES)
+        log.info("nginx cache: purged %d entries tagged %r", removed, key)
+
+    async def close(self) -> None:
+        return None
+
+
+def purge_tag(root: Path, tag: bytes, header_bytes: int = NginxCache.HEADER_BYTES) -> int:
+    """Delete the cache files under `root` whose stored response carries `Cache-Tag: tag`."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"nginx cache folder {root} does not exist")
+    removed = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if not _CACHE_FILE.fullmatch(name):
+                continue  # nginx's temporary files (use_temp_path=off) are not entries yet
+            path = os.path.join(folder, name)
+            try:
+                with open(path, "rb") as handle:
+                    head = handle.read(header_bytes)
+            except FileNotFoundError:
+                continue
+            if _tagged(head, tag):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                removed += 1
+    return removed
+
+
+_CACHE_FILE = re.compile(r"[0-9a-f]{32}")
+
+
+def _tagged(head: bytes, tag: bytes) -> bool:
+    """Whether the stored response's headers (up to the blank line) include `Cache-Tag: tag`."""
+    headers = head.split(b"\r\n\r\n", 1)[0]
+    for line in headers.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() == b"cache-tag" and value.strip() == tag:
+            return True
+    return False
+
+
 class Purges:
     """Every configured purge, run in the background; never raises to the event's handler."""
 
@@ -132,6 +196,8 @@ class Purges:
                     settings.cloudflare_purge_host,
                 )
             )
+        if settings.nginx_cache_path is not None:
+            targets.append(NginxCache(settings.nginx_cache_path))
         return cls(targets, backoff=BACKOFF)
 
     def schedule(self, key: str) -> None:

@@ -37,8 +37,6 @@ from ..keys import validate_key
 from ..settings import Settings
 from ..storage import ObjectInfo, Storage
 from ..uploads import (
-    KeysExist,
-    KeysMissing,
     Stored,
     Upload,
     check_upload,
@@ -52,7 +50,7 @@ from .bodies import read_body, read_files, read_json
 from .cors import MANAGE_CORS, ManageCors
 from .headers import quoted
 from .images import SERVICE, key_from_path, request_key
-from .middlewares import SECURITY_HEADERS
+from .middlewares import SECURITY_HEADERS, origin_error_response
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -93,20 +91,12 @@ def managed(handler: Handler) -> Handler:
             request.app[TOKENS].check(request.headers.get("Authorization"))
             response = await handler(request)
         except OriginError as exc:
-            response = _error(exc)
+            response = origin_error_response(request, exc, "no-store")
         response.headers.update(_PRIVATE)
         response.headers.update(cors)
         return response
 
     return wrapped
-
-
-def _error(exc: OriginError) -> web.Response:
-    """The usual error body; a batch error adds `keys`, every key it concerns, for programs."""
-    error: dict[str, object] = {"code": exc.code, "message": exc.message}
-    if isinstance(exc, KeysExist | KeysMissing):
-        error["keys"] = exc.keys
-    return web.json_response({"error": error}, status=exc.status, headers=exc.headers)
 
 
 async def detached(app: web.Application, work: Coroutine[Any, Any, T]) -> T:

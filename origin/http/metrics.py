@@ -21,7 +21,7 @@ from ..metrics import Metrics
 from ..settings import Settings
 from .auth import Tokens
 from .images import METRICS, SERVICE
-from .middlewares import Handler, error_middleware, error_response
+from .middlewares import Handler, error_middleware, origin_error_response
 
 PATH = "/_/metrics"
 METRICS_ADDRESS = web.AppKey("metrics_address", tuple)
@@ -81,7 +81,7 @@ def _scrape(metrics: Metrics, tokens: Tokens | None) -> Handler:
             try:
                 tokens.check(request.headers.get("Authorization"))
             except OriginError as exc:
-                return error_response(exc.status, exc.code, exc.message, "no-store", exc.headers)
+                return origin_error_response(request, exc, "no-store")
         body, content_type = metrics.exposition(request.headers.get("Accept", ""))
         return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 

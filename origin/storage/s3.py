@@ -9,9 +9,10 @@ addressing defaults to path style, which MinIO and RGW accept without wildcard D
 One client per process (opened by `open`, closed by `close`) pools its connections.
 Every call runs under botocore's connect/read timeouts and an `asyncio.timeout` over
 the whole call, retries included: StorageTimeout (504) when it runs out, StorageError
-(502) for any other failure, never a hang.
+(502) for any other failure, never a hang. Each keeps the botocore/aiohttp error as its
+cause (`raise ... from exc`), so the 5xx's log line names it (NoCredentialsError, a reset).
 
-Where S3-compatible servers differ (see DESIGN.md's field notes), this code uses what
+Where S3-compatible servers differ (docs/design.md, "S3-compatible servers"), this code uses what
 works on all of them: IfMatch with the ETag unquoted; 412 or 404 on a conditional
 replace of a missing key both mean PreconditionFailed; listings resume from our own
 decoded cursor (StartAfter), never from a server token. ListObjectsV2 returns no
@@ -92,23 +93,35 @@ class S3Storage:
     async def close(self) -> None:
         await self._stack.aclose()
 
+    async def check_bucket(self) -> None:
+        """HeadBucket, at start: credentials, endpoint and bucket checked before the first request.
+
+        StorageTimeout, or StorageError naming the S3 code (403, NoSuchBucket...), cause kept.
+        """
+        try:
+            await self._call(self.bucket, self._client.head_bucket(Bucket=self.bucket))
+        except ClientError as exc:
+            code = _code(exc) or str(_status(exc))
+            reason = {"404": "no such bucket", "NoSuchBucket": "no such bucket", "403": "access denied"}.get(code, code)
+            raise StorageError(f"bucket {self.bucket!r}: {reason}") from exc
+
     async def _call(self, key: str, call: Awaitable[T]) -> T:
         """Await one S3 call under the deadline, mapping transport failures to our errors."""
         try:
             async with asyncio.timeout(self.timeout):
                 return await call
-        except (TimeoutError, ConnectTimeoutError, ReadTimeoutError):
-            raise StorageTimeout(f"storage did not answer in time for {key!r}") from None
+        except (TimeoutError, ConnectTimeoutError, ReadTimeoutError) as exc:
+            raise StorageTimeout(f"storage did not answer in time for {key!r}") from exc
         except ClientError:
             raise  # the caller maps the codes it expects
         except (BotoCoreError, aiohttp.ClientError, OSError) as exc:
-            raise StorageError(f"storage failed for {key!r}: {type(exc).__name__}") from None
+            raise StorageError(f"storage failed for {key!r}: {type(exc).__name__}") from exc
 
     async def head(self, key: str) -> ObjectInfo:
         try:
             reply = await self._call(key, self._client.head_object(Bucket=self.bucket, Key=self._full(key)))
         except ClientError as exc:
-            raise _client_error(key, exc) from None
+            raise _client_error(key, exc) from exc
         return self._info(key, reply, reply["ContentLength"])
 
     async def get(self, key: str) -> tuple[bytes, ObjectInfo]:
@@ -120,7 +133,7 @@ class S3Storage:
         try:
             data, reply = await self._call(key, read())
         except ClientError as exc:
-            raise _client_error(key, exc) from None
+            raise _client_error(key, exc) from exc
         return data, self._info(key, reply, len(data))
 
     async def stream(self, key: str, start: int = 0, end: int | None = None) -> _BodyReader:
@@ -172,7 +185,7 @@ class S3Storage:
             if if_match is not None and (refused or _code(exc) in _MISSING):
                 # 412 on a stale version; on a missing key AWS and moto say 404, RGW 412.
                 raise PreconditionFailed(f"the image at key {key!r} is not at version {if_match!r}") from None
-            raise _client_error(key, exc) from None
+            raise _client_error(key, exc) from exc
         return ObjectInfo(
             key=key,
             etag=reply["ETag"].strip('"'),
@@ -191,7 +204,7 @@ class S3Storage:
             try:
                 reply = await self._call(batch[0]["Key"], call)
             except ClientError as exc:
-                raise _client_error(batch[0]["Key"], exc) from None
+                raise _client_error(batch[0]["Key"], exc) from exc
             errors = [e for e in reply.get("Errors", []) if e.get("Code") not in _MISSING]
             if errors:
                 raise StorageError(f"storage refused to remove {len(errors)} object(s), e.g. {errors[0].get('Key')!r}")
@@ -209,7 +222,7 @@ class S3Storage:
             try:
                 reply = await self._call(prefix, self._client.list_objects_v2(**args))
             except ClientError as exc:
-                raise _client_error(prefix, exc) from None
+                raise _client_error(prefix, exc) from exc
             truncated = bool(reply.get("IsTruncated"))
             contents = reply.get("Contents", [])
             for entry in contents:

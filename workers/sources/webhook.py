@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from origin.errors import OriginError
 from origin.http.auth import Tokens
 from origin.http.middlewares import error_middleware
+from origin.http.requests import install_request_ids
 from origin.settings import Settings
 
 from ..events import MalformedEvent, Scope, parse_message, stream_key, to_fields
@@ -82,6 +83,7 @@ def webhook_app(settings: Settings, redis: aioredis.Redis) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware("no-store", "")], client_max_size=settings.worker_max_body_bytes
     )
+    install_request_ids(app)
     app.router.add_post(PATH, receive)
     app.router.add_get("/_/health", health)
     return app
