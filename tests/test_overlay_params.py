@@ -12,7 +12,10 @@ from origin.spec import TransformSpec, canonical
 from origin.urlparams.text import TextLimits
 
 
-def parse(query: str, limits: OutputLimits = OutputLimits()) -> TransformSpec:
+DEFAULT_LIMITS = OutputLimits()
+
+
+def parse(query: str, limits: OutputLimits = DEFAULT_LIMITS) -> TransformSpec:
     return parse_query(parse_qsl(query, keep_blank_values=True), limits)
 
 
