@@ -11,7 +11,6 @@ from origin.params import OutputLimits, parse_query
 from origin.spec import TransformSpec, canonical
 from origin.urlparams.text import TextLimits
 
-
 DEFAULT_LIMITS = OutputLimits()
 
 
