@@ -10,18 +10,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
-import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-
-from aiohttp import web
 
 from .logs import setup_logging
 from .presets import PresetError
 from .render import UnsafeLibvips
 from .settings import ConfigError, Settings, config_path, load_settings
 from .startup import StartupError, check_listen, describe_config, listen_error, preflight
+from .storage.base import StorageUnusable
 
 _CONFIG_HELP = "settings YAML (default config/settings.yaml in the current folder, or IMAGE_ORIGIN_CONFIG)"
 _LISTEN_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
@@ -84,16 +82,14 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
         app = create_app(settings, handler_factory=in_process)
     except (PresetError, UnsafeLibvips, StartupError) as exc:
         return _refused("image-origin", exc)
+    from .server import run
+
     try:
-        # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups.
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            access_log=None,
-            shutdown_timeout=settings.render_timeout + 5,
-            print=lambda message: logging.getLogger("origin").info(message.strip()),
-        )
+        # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups. The server
+        # owns the socket: deadlines on every phase of a connection, and the connection cap.
+        run(app, settings, access_log=None, shutdown_timeout=settings.render_timeout + 5)
+    except StorageUnusable as exc:  # opened in the app's cleanup context, before serving
+        return _refused("image-origin", exc)
     except OSError as exc:
         if exc.errno not in _LISTEN_ERRORS:
             raise
@@ -112,7 +108,7 @@ def run_worker_command(config: Path | None = None) -> int:
         asyncio.run(preflight(settings))
         describe_config(settings, config_path(config)[0])
         asyncio.run(run_worker(settings))
-    except (WorkerError, PresetError, UnsafeLibvips, StartupError) as exc:
+    except (WorkerError, PresetError, UnsafeLibvips, StartupError, StorageUnusable) as exc:
         return _refused("image-origin worker", exc)
     return 0
 
