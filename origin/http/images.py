@@ -14,7 +14,7 @@ from aiohttp import web
 from ..access import Access, authorize, read_query
 from ..errors import InvalidKey, OriginError
 from ..formats import negotiate
-from ..keys import validate_key
+from ..keys import cache_tag, validate_key
 from ..metrics import Metrics
 from ..service import Image, ImageService, Original, Span
 from ..storage import ObjectInfo
@@ -139,8 +139,8 @@ def _common(etag: str, modified: float, key: str, policy: ResponsePolicy, negoti
         "ETag": h.quoted(etag),
         "Last-Modified": h.http_date(modified),
         "Cache-Control": policy.cache_control,
-        "Cache-Tag": h.cache_tag(key),
-        "Surrogate-Key": h.cache_tag(key),
+        "Cache-Tag": cache_tag(key),
+        "Surrogate-Key": cache_tag(key),
         **SECURITY_HEADERS,
     }
     if policy.cors_origin:

@@ -19,7 +19,7 @@ from aiohttp import web
 from ..errors import OriginError
 from ..metrics import Metrics
 from ..settings import Settings
-from .auth import Tokens
+from ..tokens import Tokens
 from .images import METRICS, SERVICE
 from .middlewares import Handler, error_middleware, origin_error_response
 
