@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from origin.http.appkeys import ACCESS, METRICS, POLICY, READY_TIMEOUT, SEND_TIMEOUT, SERVICE, SETTINGS
+
 from .access import Access
 from .cache import ByteLRU, MetadataCache
 from .cache.redis import RedisCache
@@ -15,13 +17,12 @@ from .derived import open_derived
 from .events import HandlerFactory, setup_events
 from .executor import RenderPool
 from .http.bodies import FORM_OVERHEAD
-from .http.images import ACCESS, METRICS, POLICY, SEND_TIMEOUT, SERVICE, ResponsePolicy
+from .http.images import ResponsePolicy
 from .http.jsonapp import json_app
 from .http.manage import setup_management
 from .http.metrics import count_requests, setup_metrics
 from .http.openapi import setup_openapi
 from .http.playground import setup_playground
-from .http.ready import READY_TIMEOUT
 from .http.routes import setup_routes
 from .logs import ACCESS_LOGGER, AccessLog, capture_libvips_warnings
 from .params import OutputLimits
@@ -34,7 +35,6 @@ from .source_memory import SourceMemory
 from .storage import Storage, open_storage
 from .urlparams.text import TextLimits
 
-SETTINGS = web.AppKey("settings", Settings)
 log = logging.getLogger("origin")
 
 

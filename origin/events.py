@@ -17,6 +17,8 @@ from typing import Protocol, TypeVar
 
 from aiohttp import web
 
+from origin.http.appkeys import EMITTER
+
 from .cache import redis as redis_cache
 from .settings import Settings
 from .storage import ObjectInfo
@@ -33,9 +35,6 @@ log = logging.getLogger("origin.events")
 class Emitter(Protocol):
     async def emit(self, event: StorageEvent) -> None:
         """Hand the event on; never raises, never waits for the event to be handled."""
-
-
-EMITTER = web.AppKey("emitter", Emitter)
 
 
 class NoEmitter:

@@ -17,7 +17,7 @@ import pytest
 from origin.derived import DerivedStore
 from origin.errors import StorageError
 from origin.formats import Accepts
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
 from origin.settings import Settings
 from origin.spec import TransformSpec
 from origin.storage import LocalStorage

@@ -28,8 +28,8 @@ from typing import Self
 from aiohttp import web
 
 from origin.access import Access
-from origin.app import SETTINGS, access_policy, open_service
-from origin.http.images import ACCESS, SERVICE
+from origin.app import access_policy, open_service
+from origin.http.appkeys import ACCESS, SERVICE, SETTINGS
 from origin.service import ImageService
 from origin.settings import Settings
 from origin.storage import ObjectInfo, open_storage

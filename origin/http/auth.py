@@ -14,17 +14,12 @@ import os
 import secrets
 from pathlib import Path
 
-from aiohttp import web
-
 from ..settings import Settings
 from ..storage import LocalStorage, Storage
 from ..tokens import Tokens
 
 log = logging.getLogger("origin.auth")
 TOKEN_FILE = "_/token"
-
-
-TOKENS = web.AppKey("tokens", Tokens)
 
 
 def management_tokens(settings: Settings, storage: Storage) -> Tokens:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .images import SERVICE
+from origin.http.appkeys import SERVICE
 
 
 async def health(request: web.Request) -> web.Response:

@@ -11,12 +11,13 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from ..access import Access, authorize, read_query
+from origin.http.appkeys import ACCESS, METRICS, POLICY, SEND_TIMEOUT, SERVICE
+
+from ..access import authorize, read_query
 from ..errors import InvalidKey, OriginError
 from ..formats import negotiate
 from ..keys import cache_tag, validate_key
-from ..metrics import Metrics
-from ..service import Image, ImageService, Original, Span
+from ..service import Image, Original, Span
 from ..storage import ObjectInfo
 from . import headers as h
 from .middlewares import SECURITY_HEADERS
@@ -30,12 +31,6 @@ class ResponsePolicy:
     cors_origin: str
 
 
-SERVICE = web.AppKey("service", ImageService)
-POLICY = web.AppKey("policy", ResponsePolicy)
-ACCESS = web.AppKey("access", Access)
-METRICS = web.AppKey("metrics", Metrics)
-SEND_TIMEOUT = web.AppKey("send_timeout", float)
-"""Seconds a client may take to accept one chunk of an original before the response is cut."""
 log = logging.getLogger("origin.http")
 
 
