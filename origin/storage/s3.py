@@ -93,6 +93,18 @@ class S3Storage:
     async def close(self) -> None:
         await self._stack.aclose()
 
+    async def check_bucket(self) -> None:
+        """HeadBucket, at start: credentials, endpoint and bucket checked before the first request.
+
+        StorageTimeout, or StorageError naming the S3 code (403, NoSuchBucket...), cause kept.
+        """
+        try:
+            await self._call(self.bucket, self._client.head_bucket(Bucket=self.bucket))
+        except ClientError as exc:
+            code = _code(exc) or str(_status(exc))
+            reason = {"404": "no such bucket", "NoSuchBucket": "no such bucket", "403": "access denied"}.get(code, code)
+            raise StorageError(f"bucket {self.bucket!r}: {reason}") from exc
+
     async def _call(self, key: str, call: Awaitable[T]) -> T:
         """Await one S3 call under the deadline, mapping transport failures to our errors."""
         try:
