@@ -64,6 +64,8 @@ def setup_logging(level: str, fmt: str) -> None:
     if _HANDLER not in root.handlers:
         root.addHandler(_HANDLER)
     root.setLevel(level)
+    for chatty in ("botocore", "aiobotocore"):  # "Found credentials in environment variables", per client
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     capture_libvips_warnings()
 
 
