@@ -145,9 +145,14 @@ async def test_faults_between_the_origin_and_s3_and_redis(tmp_path: Path, s3_end
 
             # Nothing lost: every 201 upload is served and stored byte for byte; nothing partial.
             created = {a.body and json.loads(a.body)["images"][0]["key"] for a in answers if a.status == 201}
-            for key in created:
-                async with session.get(f"{base}/{key}") as resp:
-                    assert resp.status == 200 and await resp.read() == sent[key], key
+            gate = asyncio.Semaphore(8)
+
+            async def served(key: str) -> tuple[int, bool]:
+                async with gate, session.get(f"{base}/{key}") as resp:
+                    return resp.status, await resp.read() == sent[key]
+
+            checks = await asyncio.gather(*(served(key) for key in sorted(created)))
+            assert all(check == (200, True) for check in checks), dict(zip(sorted(created), checks, strict=True))
     finally:
         proc.terminate()
         try:
