@@ -105,7 +105,7 @@ def url_parameters() -> list[dict[str, Any]]:
     listed.append(_query("preset", {"type": "string"}, "a named preset from presets.yaml"))
     listed.append(_query("s", {"type": "string"}, "signature (imgix md5 or HMAC-SHA256), when signing is on"))
     listed.append(
-        _query("expires", {"type": "integer", "minimum": 0}, "Unix seconds after which a signed URL is refused")
+        _query("expires", {"type": "integer"}, "Unix seconds after which a signed URL is refused (signed URLs only)")
     )
     listed.extend(
         _query(name, {"type": "string"}, "added by imgix client libraries; ignored") for name in params.IGNORED
