@@ -19,7 +19,7 @@ from .budget import estimate
 from .config import RenderConfig
 from .encode import encode
 from .guard import RenderGuard
-from .probe import SourceInfo, check_frames, probe
+from .probe import SourceInfo, check_animation_cost, check_frames, probe
 from .steps import (
     Context,
     Step,
@@ -64,8 +64,12 @@ PIPELINE: tuple[Step, ...] = (
 )
 
 
-def _run(ctx: Context, guard: RenderGuard) -> pyvips.Image:
-    for step in PIPELINE:
+_UP_TO_TRIM = PIPELINE[: PIPELINE.index(trim) + 1]
+_AFTER_TRIM = PIPELINE[PIPELINE.index(trim) + 1 :]
+
+
+def _run(ctx: Context, guard: RenderGuard, steps: tuple[Step, ...] = PIPELINE) -> pyvips.Image:
+    for step in steps:
         guard.check()
         step(ctx)
         guard.track(ctx.image)
@@ -82,11 +86,20 @@ def _logical_before_load(info: SourceInfo, spec: TransformSpec) -> tuple[int, in
     return width, height
 
 
-def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> int:
-    """The largest JPEG shrink-on-load factor whose decode still covers the output."""
-    if spec.trim is not None:
-        return 1
-    pre = plan(*_logical_before_load(info, spec), spec, config.max_output_side)
+def _output_size(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> tuple[int, int]:
+    """The output's size from the header: an upper bound (a trim can only make it smaller)."""
+    return plan(*_logical_before_load(info, spec), spec, config.max_output_side).output_size
+
+
+def jpeg_shrink(
+    info: SourceInfo, spec: TransformSpec, config: RenderConfig, logical: tuple[int, int] | None = None
+) -> int:
+    """The largest JPEG shrink-on-load factor whose decode still covers the output.
+
+    `logical` is the size the plan starts from when it is known better than the header says
+    (after a trim); by default the header's, after `rect` and `rot`.
+    """
+    pre = plan(*(logical or _logical_before_load(info, spec)), spec, config.max_output_side)
     _, _, rw, rh = pre.region
     needed = max(pre.size[0] / rw, pre.size[1] / rh)
     for factor in _JPEG_SHRINKS:
@@ -135,6 +148,7 @@ def render(
     animate = config.animation and fmt in ("gif", "webp") and info.animated
     if animate:
         check_frames(info, config)
+        check_animation_cost(info, _output_size(info, spec, config), fmt, config)
     shrink = 1 if animate or info.format != "jpg" else jpeg_shrink(info, spec, config)
     cost = estimate(info, len(data), shrink) * (info.pages if animate else 1)
     try:
@@ -171,7 +185,18 @@ def _render_still(
         options["shrink"] = shrink
     image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
     ctx = Context(image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark)
-    return _run(ctx, guard)
+    if spec.trim is None or shrink == 1:
+        return _run(ctx, guard)
+    # A trim is found on the shrunk decode: its box is within one shrunk pixel, which is at most one
+    # output pixel while the decode covers the output. When the trim keeps so little that the decode
+    # no longer covers it, decode again at the factor the trimmed size needs (rare: a small subject
+    # on a wide border) rather than upscale.
+    _run(ctx, guard, _UP_TO_TRIM)
+    width, height = ctx.logical
+    needed = jpeg_shrink(info, spec, config, (height, width) if spec.rot in (90, 270) else (width, height))
+    if needed < shrink:
+        return _render_still(data, info, spec, fmt, config, guard, mark, needed)
+    return _run(ctx, guard, _AFTER_TRIM)
 
 
 def _render_animation(
