@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyvips
 
-from bench import cache, memory, overload, render, thumbor, upload, worker
+from bench import cache, faces, memory, overload, render, thumbor, upload, worker
 from bench.common import CLASSES, REDIS_URL, REPO, WIDTH, WRK_SECONDS, Run, class_of, section
 from origin.render import harden
 
@@ -47,6 +47,7 @@ SECTIONS: dict[str, Section] = {
     "overload": Section(
         overload.run, False, "64 cold renders, 64 slow readers, 1,500 trickling connections: RSS (~2 min)"
     ),
+    "faces": Section(faces.run, False, "face detector on labelled photos: hits, misses, false positives, CPU (~15 s)"),
 }
 
 

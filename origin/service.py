@@ -279,13 +279,14 @@ class ImageService:
     async def variant_etag(self, key: str, spec: TransformSpec, accepts: Accepts) -> tuple[str, ObjectInfo]:
         """The variant key (the response's ETag) and the source version, with no source read."""
         info = await self.source_info(key)
-        mark_etag = ""
-        if spec.mark is not None:
-            try:
-                mark_etag = (await self.source_info(spec.mark)).etag
-            except NotFound:
-                raise InvalidParam(f"mark: no image at key {spec.mark!r}") from None
-        return variant_key(key, info.etag, spec, accepts, mark_etag), info
+        versions = []
+        for name, other in (("mark", spec.mark), ("blend", spec.blend)):
+            if other is not None:
+                try:
+                    versions.append((await self.source_info(other)).etag)
+                except NotFound:
+                    raise InvalidParam(f"{name}: no image at key {other!r}") from None
+        return variant_key(key, info.etag, spec, accepts, "\n".join(versions)), info
 
     async def variant(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
         """The transformed image for the version `variant_etag` returned: from memory, Redis, or rendered.
@@ -360,8 +361,9 @@ class ImageService:
         """
         timings: dict[str, float] = {}
         mark_size = (await self.source_info(spec.mark)).size if spec.mark is not None else 0
+        blend_size = (await self.source_info(spec.blend)).size if spec.blend is not None else 0
         with self.pool.admit() as slot:
-            slot.keep(await self.memory.hold(info.size + mark_size))
+            slot.keep(await self.memory.hold(info.size + mark_size + blend_size))
             data, fresh = await self._read(key, timings)
             if fresh.etag != info.etag:
                 # Replaced between HEAD and GET: key the variant by the version we rendered.
@@ -369,12 +371,15 @@ class ImageService:
                     await self.redis.put_info(fresh)
                 etag, info = await self.variant_etag(key, spec, accepts)
             mark = (await self._read(spec.mark, timings))[0] if spec.mark is not None else None
+            blend = (await self._read(spec.blend, timings))[0] if spec.blend is not None else None
             started = time.perf_counter()
             if spec.is_json:
-                body = await slot.run(describe, data, self.config)
+                body = await slot.run(functools.partial(describe, faces=spec.faces), data, self.config)
                 fmt, negotiated = "json", False
             else:
-                rendered = await slot.run(render, data, spec, accepts, self.config, mark)
+                rendered = await slot.run(
+                    functools.partial(render, blend=blend), data, spec, accepts, self.config, mark
+                )
                 body, fmt = rendered.body, rendered.format
                 negotiated = spec.fm is None and "format" in spec.auto
         content_type = MIME[fmt]
@@ -396,7 +401,7 @@ def _stored(image: Image) -> Stored:
 
 @functools.lru_cache(maxsize=65536)
 def variant_key(key: str, source_etag: str, spec: TransformSpec, accepts: Accepts, mark_etag: str = "") -> str:
-    """hash(pipeline version, key, source version, canonical spec, negotiated format, mark version).
+    """hash(pipeline version, key, source version, canonical spec, negotiated format, mark and blend versions).
 
     The Accept header counts only under `auto=format` without an explicit `fm`, and only
     reduced to three values, so one spec has at most three variants.
