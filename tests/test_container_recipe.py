@@ -59,6 +59,11 @@ def test_dockerfile_runs_as_a_non_root_user_with_a_healthcheck():
 
 
 def test_dockerfile_steps_run_as_a_script(tmp_path: Path):
+    # Build from a copy, as `COPY . .` does: setuptools writes build/ beside the sources, and a
+    # stale one in a working tree would otherwise leak old modules into the wheel.
+    source = tmp_path / "src"
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "out", "data")
+    shutil.copytree(ROOT, source, ignore=skip)
     wheels = tmp_path / "wheels"
     subprocess.run(
         [
@@ -70,7 +75,7 @@ def test_dockerfile_steps_run_as_a_script(tmp_path: Path):
             "--no-deps",
             "-w",
             str(wheels),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         cwd=tmp_path,
