@@ -7,6 +7,7 @@ timeout can kill whatever libvips is computing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import pyvips
@@ -15,6 +16,7 @@ from ..errors import CorruptImage
 from ..formats import Accepts, output_format
 from ..geometry import plan
 from ..spec import TransformSpec
+from . import palette
 from .budget import estimate
 from .config import RenderConfig
 from .encode import encode
@@ -24,16 +26,21 @@ from .steps import (
     Context,
     Step,
     adjust,
+    adjust_tone,
     background,
+    border,
     canvas,
     crop_rect,
     crop_region,
     draw_mark,
+    focal_debug,
     make_plan,
+    mask,
     orient,
     resize,
     rotate_flip,
     to_srgb,
+    transparency_grid,
     trim,
 )
 
@@ -58,8 +65,13 @@ PIPELINE: tuple[Step, ...] = (
     resize,
     to_srgb,
     adjust,
+    adjust_tone,
     canvas,
+    focal_debug,
     draw_mark,
+    border,
+    mask,
+    transparency_grid,
     background,
 )
 
@@ -84,7 +96,7 @@ def _logical_before_load(info: SourceInfo, spec: TransformSpec) -> tuple[int, in
 
 def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> int:
     """The largest JPEG shrink-on-load factor whose decode still covers the output."""
-    if spec.trim is not None:
+    if spec.trim is not None or spec.orient is not None:
         return 1
     pre = plan(*_logical_before_load(info, spec), spec, config.max_output_side)
     _, _, rw, rh = pre.region
@@ -98,7 +110,15 @@ def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> 
 def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
     """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill)."""
     smart = any(word in spec.crop for word in ("entropy", "edges"))
-    return bool(info.orientation != 1 or spec.rot or spec.flip or spec.trim or smart or spec.fill == "blur")
+    return bool(
+        info.orientation != 1
+        or spec.orient is not None
+        or spec.rot
+        or spec.flip
+        or spec.trim
+        or smart
+        or spec.fill == "blur"
+    )
 
 
 def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:
@@ -122,14 +142,18 @@ def render(
     config: RenderConfig,
     mark: bytes | None,
     guard: RenderGuard,
+    images: Mapping[str, bytes] | None = None,
 ) -> Rendered:
     """Render `data` per `spec`. Raises the typed 4xx/503 errors, never pyvips.Error.
 
     The output format is chosen here, from the source's header, so the event loop never
-    parses image headers.
+    parses image headers. `images` holds the other stored images the spec names (`mask`).
+    With `palette`, the body is the rendered image's colour palette (CSS or JSON) instead.
     """
     info = probe(data, config)
     fmt = output_format(spec.fm, "format" in spec.auto, info.format, accepts, info.has_alpha)
+    if spec.palette is not None:
+        fmt = "png"
     animate = config.animation and fmt in ("gif", "webp") and info.animated
     if animate:
         check_frames(info, config)
@@ -138,11 +162,14 @@ def render(
     try:
         with guard.reserve(cost):
             if animate:
-                image = _render_animation(data, info, spec, fmt, config, guard, mark)
+                image = _render_animation(data, info, spec, fmt, config, guard, mark, images or {})
             else:
-                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink)
+                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink, images or {})
             guard.check()
-            body = encode(guard.track(image), fmt, spec, config)
+            if spec.palette is not None:
+                body, fmt = palette.render(guard.track(image), spec)
+            else:
+                body = encode(guard.track(image), fmt, spec, config)
     except pyvips.Error:
         guard.check()
         raise CorruptImage("the image data is corrupt or truncated") from None
@@ -161,6 +188,7 @@ def _render_still(
     guard: RenderGuard,
     mark: bytes | None,
     shrink: int,
+    images: Mapping[str, bytes],
 ) -> pyvips.Image:
     options: dict[str, object] = {"fail_on": "truncated"}
     if not _needs_random_access(info, spec):
@@ -168,7 +196,9 @@ def _render_still(
     if shrink > 1:
         options["shrink"] = shrink
     image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
-    ctx = Context(image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark)
+    ctx = Context(
+        image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark, images=images
+    )
     return _run(ctx, guard)
 
 
@@ -180,6 +210,7 @@ def _render_animation(
     config: RenderConfig,
     guard: RenderGuard,
     mark: bytes | None,
+    images: Mapping[str, bytes],
 ) -> pyvips.Image:
     """Every frame through the same pipeline, with one size for all: smart crops are
     centred and the first frame's trim box is applied to every frame."""
@@ -196,6 +227,7 @@ def _render_animation(
             fmt=fmt,
             config=config,
             mark=mark,
+            images=images,
             smart_allowed=False,
             trim_box=trim_box,
         )

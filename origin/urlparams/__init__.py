@@ -8,10 +8,10 @@ yet"), never accepted and ignored.
 
 from __future__ import annotations
 
-from . import core, refused
+from . import core, layout, output, refused, tone
 from .table import Family, Param
 
-FAMILIES: tuple[Family, ...] = (core.FAMILY, refused.FAMILY)
+FAMILIES: tuple[Family, ...] = (core.FAMILY, layout.FAMILY, tone.FAMILY, output.FAMILY, refused.FAMILY)
 
 TABLE: dict[str, Param] = {p.name: p for family in FAMILIES for p in family.params}
 REFUSED: dict[str, str] = {name: why for family in FAMILIES for name, why in family.refused.items()}
