@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyvips
 
-from bench import cache, render, upload, worker
+from bench import cache, memory, render, thumbor, upload, worker
 from bench.common import CLASSES, REDIS_URL, REPO, WIDTH, WRK_SECONDS, Run, class_of, section
 from origin.render import harden
 
@@ -38,6 +38,10 @@ class Section:
 SECTIONS: dict[str, Section] = {
     "render": Section(render.run, True, "a-d latency per image, wrk cold/hit throughput, peak RSS, shrink, AVIF"),
     "cache": Section(cache.run, True, "memory and Redis hits vs bare (wrk), coalescing of cold bursts (~45 s)"),
+    "thumbor": Section(thumbor.run, True, "origin/thumbor per class (same URLs, interleaved), cold c=8 vs floor, RSS"),
+    "memory": Section(
+        memory.run, False, "peak memory of one render per image (fresh process) vs the budget's estimate"
+    ),
     "upload": Section(upload.run, False, "management API POST vs raw write, local and S3 on moto (~30 s)"),
     "worker": Section(worker.run, False, "S3 upload -> warm variants via SQS; `image-origin warm` vs raw (~90 s)"),
 }

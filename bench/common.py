@@ -85,14 +85,14 @@ class Server:
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, path: str = "/_/health") -> None:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/_/health")
+                conn.request("GET", path)
                 if conn.getresponse().status == 200:
                     conn.close()
                     return

@@ -45,6 +45,7 @@ def render_config(settings: Settings) -> RenderConfig:
         animation=settings.animation,
         max_frames=settings.max_frames,
         max_animation_pixels=settings.max_animation_pixels,
+        max_animation_encode_pixels=settings.max_animation_encode_pixels,
         max_output_side=settings.max_output_side,
         default_quality=settings.default_quality,
         compress_quality=settings.compress_quality,

@@ -1,11 +1,18 @@
-"""`image-origin serve | worker | warm`: the commands users type (`python -m origin` / `python -m workers`)."""
+"""`image-origin serve | worker | warm`: the commands users type (`python -m origin` / `python -m workers`).
+
+A configuration the process cannot run with is one line on stderr and exit 2 (3 for an
+unsafe libvips), never a traceback: bad settings or environment variables, a token too
+short, a storage folder or bucket that is not there, a port already taken.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from aiohttp import web
@@ -13,24 +20,45 @@ from aiohttp import web
 from .logs import setup_logging
 from .presets import PresetError
 from .render import UnsafeLibvips
-from .settings import ConfigError, Settings, load_settings
+from .settings import ConfigError, Settings, config_path, load_settings
+from .startup import StartupError, check_listen, describe_config, listen_error, preflight
+
+_CONFIG_HELP = "settings YAML (default config/settings.yaml in the current folder, or IMAGE_ORIGIN_CONFIG)"
+_LISTEN_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="image-origin", description="A self-hosted image origin.")
+    parser.add_argument("--version", action="version", version=f"image-origin {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP origin")
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP origin",
+        description="Serve originals and their transformed variants over HTTP, and the management API. "
+        "Settings come from the YAML file, then IMAGE_ORIGIN_* environment variables, then these flags.",
+    )
     serve.add_argument("--host", help="listen address (default from settings: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default from settings: 8080)")
-    serve.add_argument("--config", type=Path, help="settings YAML (default config/settings.yaml)")
-    worker = commands.add_parser("worker", help="consume storage events: pre-render and invalidate")
-    worker.add_argument("--config", type=Path, help="settings YAML (default config/settings.yaml)")
-    warm = commands.add_parser("warm", help="pre-render every existing original (resumable)")
+    serve.add_argument("--config", type=Path, help=_CONFIG_HELP)
+    worker = commands.add_parser(
+        "worker",
+        help="consume storage events: pre-render and invalidate",
+        description="Read storage events (SQS, the webhook, the Redis stream) and pre-render, invalidate and "
+        "purge for each. With none configured (the embedded default) it stays up idle: the origin handles "
+        "its own uploads in its process.",
+    )
+    worker.add_argument("--config", type=Path, help=_CONFIG_HELP)
+    warm = commands.add_parser(
+        "warm",
+        help="pre-render every existing original (resumable)",
+        description="Pre-render the warm presets and popular specs of every original (or those under "
+        "--prefix) into derived storage; interrupted, the same command resumes.",
+    )
     warm.add_argument("--prefix", default="", help="only originals whose keys start with this")
     warm.add_argument("--presets", help="comma-separated presets to render (default: those marked warm)")
     warm.add_argument("--concurrency", type=int, help="originals in flight (default: render_workers)")
     warm.add_argument("--state", type=Path, help="checkpoint file (default: under the data folder's _/)")
-    warm.add_argument("--config", type=Path, help="settings YAML (default config/settings.yaml)")
+    warm.add_argument("--config", type=Path, help=_CONFIG_HELP)
     args = parser.parse_args(argv)
     if args.command == "worker":
         return run_worker_command(args.config)
@@ -49,19 +77,27 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
     from .app import create_app
 
     try:
+        check_listen(settings.host, settings.port)
+        asyncio.run(preflight(settings))
+        describe_config(settings, config_path(config)[0])
         # Without Redis there is no worker: the origin pre-renders its own uploads in process.
         app = create_app(settings, handler_factory=in_process)
-    except (PresetError, UnsafeLibvips) as exc:
+    except (PresetError, UnsafeLibvips, StartupError) as exc:
         return _refused("image-origin", exc)
-    # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups.
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        shutdown_timeout=settings.render_timeout + 5,
-        print=lambda message: logging.getLogger("origin").info(message.strip()),
-    )
+    try:
+        # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups.
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            access_log=None,
+            shutdown_timeout=settings.render_timeout + 5,
+            print=lambda message: logging.getLogger("origin").info(message.strip()),
+        )
+    except OSError as exc:
+        if exc.errno not in _LISTEN_ERRORS:
+            raise
+        return _refused("image-origin", StartupError(listen_error(settings.host, settings.port, exc)))
     return 0
 
 
@@ -73,19 +109,21 @@ def run_worker_command(config: Path | None = None) -> int:
     from workers.runner import WorkerError, run_worker
 
     try:
+        asyncio.run(preflight(settings))
+        describe_config(settings, config_path(config)[0])
         asyncio.run(run_worker(settings))
-    except (WorkerError, PresetError, UnsafeLibvips) as exc:
+    except (WorkerError, PresetError, UnsafeLibvips, StartupError) as exc:
         return _refused("image-origin worker", exc)
     return 0
 
 
 def _refused(prog: str, exc: Exception) -> int:
-    """Say why the process cannot run; exit 3 for an unsafe libvips, 2 for a configuration."""
+    """Say why the process cannot run, on one line; exit 3 for an unsafe libvips, 2 for a configuration."""
     if isinstance(exc, UnsafeLibvips):
-        print(f"{prog}: refusing to start: {exc}", file=sys.stderr)
+        print(f"{prog}: refusing to start: {_one_line(exc)}", file=sys.stderr)
         return 3
     reason = "invalid presets: " if isinstance(exc, PresetError) else ""
-    print(f"{prog}: {reason}{exc}", file=sys.stderr)
+    print(f"{prog}: {reason}{_one_line(exc)}", file=sys.stderr)
     return 2
 
 
@@ -95,6 +133,10 @@ def run_warm_command(args: argparse.Namespace) -> int:
         return 2
     from workers.warm import warm_command
 
+    try:
+        asyncio.run(preflight(settings))
+    except StartupError as exc:
+        return _refused("image-origin warm", exc)
     presets = [name.strip() for name in args.presets.split(",") if name.strip()] if args.presets else None
     return warm_command(settings, prefix=args.prefix, presets=presets, concurrency=args.concurrency, state=args.state)
 
@@ -104,10 +146,22 @@ def _load(config: Path | None, **overrides: object) -> Settings | None:
     try:
         settings = load_settings(config, **overrides)
     except ConfigError as exc:
-        print(f"image-origin: {exc}", file=sys.stderr)
+        print(f"image-origin: {_one_line(exc)}", file=sys.stderr)
         return None
     setup_logging(settings.log_level, settings.log_format)
     return settings
+
+
+def _one_line(exc: Exception) -> str:
+    """A message on one line (YAML and pydantic errors span several)."""
+    return " ".join(str(exc).split())
+
+
+def _version() -> str:
+    try:
+        return version("image-origin")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -143,6 +143,11 @@ class TooManyFrames(OriginError):
     code = "too_many_frames"
 
 
+class AnimationTooCostly(OriginError):
+    status = 422
+    code = "animation_too_costly"
+
+
 class CorruptImage(OriginError):
     status = 422
     code = "corrupt_image"

@@ -64,13 +64,15 @@ def setup_logging(level: str, fmt: str) -> None:
     if _HANDLER not in root.handlers:
         root.addHandler(_HANDLER)
     root.setLevel(level)
+    for chatty in ("botocore", "aiobotocore"):  # "Found credentials in environment variables", per client
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     capture_libvips_warnings()
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is at the time (as logging's last resort does), never a closed copy."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

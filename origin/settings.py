@@ -7,7 +7,9 @@ deployment never becomes a silent default.
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -78,6 +80,8 @@ class Settings(BaseSettings):
     animation: bool = False
     max_frames: int = Field(100, gt=0)
     max_animation_pixels: int = Field(100_000_000, gt=0)
+    # Animated output: frames x output pixels x the encoder's cost (WebP 1, GIF 2), in pixels.
+    max_animation_encode_pixels: int = Field(24_000_000, gt=0)
 
     # Output limits: larger requests are clamped, never refused.
     max_output_side: int = Field(4096, gt=0)
@@ -277,34 +281,69 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and field."""
 
 
+ENV_PREFIX = "IMAGE_ORIGIN_"
+OTHER_ENV = frozenset({"IMAGE_ORIGIN_CONFIG"})
+"""Environment variables of ours that are not settings (`IMAGE_ORIGIN_TEST_*` belong to the tests)."""
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """ConfigError for an `IMAGE_ORIGIN_*` variable that names no setting, with the closest that does.
+
+    pydantic-settings ignores such a variable, so a typo would silently become a default.
+    """
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | OTHER_ENV
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in known and not upper.startswith(ENV_PREFIX + "TEST_"):
+            close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown environment variable {name}{hint}")
+
+
+def config_path(path: Path | None = None) -> tuple[Path, bool]:
+    """The settings file to read and whether it was named (`--config`, IMAGE_ORIGIN_CONFIG)."""
+    explicit = path or os.environ.get("IMAGE_ORIGIN_CONFIG")
+    return (Path(explicit), True) if explicit else (DEFAULT_CONFIG, False)
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Load settings from `path` (or IMAGE_ORIGIN_CONFIG, or config/settings.yaml if present).
 
     `overrides` win over both file and environment; the CLI uses them for --host/--port.
+    A bad value is blamed on where it came from: the flag, the environment variable or the file.
     """
     from pydantic import ValidationError
 
-    explicit = path or os.environ.get("IMAGE_ORIGIN_CONFIG")
-    config_path = Path(explicit) if explicit else DEFAULT_CONFIG
+    check_environment(os.environ)
+    source, explicit = config_path(path)
     values: dict[str, Any] = {}
-    if config_path.exists():
+    if source.exists():
         try:
-            loaded = yaml.safe_load(config_path.read_text()) or {}
+            loaded = yaml.safe_load(source.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_path}: expected a mapping of setting names to values")
+            raise ConfigError(f"{source}: expected a mapping of setting names to values")
         values.update(loaded)
     elif explicit:
-        raise ConfigError(f"{config_path}: no such file")
+        raise ConfigError(f"{source}: no such file")
     loaded_from = type(
         "Settings", (Settings,), {"yaml_values": values, "__annotations__": {"yaml_values": ClassVar[dict[str, Any]]}}
     )
     try:
         settings = loaded_from(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings ({config_path}): {problems}") from None
+        env = {name.upper() for name in os.environ}
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"]) or "settings"
+            name = str(err["loc"][0]) if err["loc"] else ""
+            if name in overrides:
+                origin = f"--{name}"
+            elif ENV_PREFIX + name.upper() in env:
+                origin = ENV_PREFIX + name.upper()
+            else:
+                origin = str(source) if name in values else "settings"
+            problems.append(f"{field} (from {origin}): {err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
     return settings

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "live-test-token"
+TOKEN = "live-test-token-0123456789"
 
 
 def free_port() -> int:

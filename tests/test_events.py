@@ -1,6 +1,6 @@
 """Event bodies -> StorageEvents, over real bodies (tests/fixtures/events/, copied from
 ../shared/events/: AWS S3 via SQS incl. the s3:TestEvent, Ceph RGW created/removed) and
-the hostile ones of BAD-INPUTS.md W1/W2."""
+the hostile ones of docs/threats.md W1/W2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile and broken inputs on the render path, over real HTTP (BAD-INPUTS.md R1-R28, B1/B2/B5).
+"""Hostile and broken inputs on the render path, over real HTTP (docs/threats.md R1-R28, B1/B2/B5).
 
 Every request here goes through the real app on a test server. Keys are sent as raw
 request targets (`yarl.URL(..., encoded=True)`) so neither the client nor the router
@@ -110,6 +110,16 @@ def animated_gif(frames: int = 20, side: int = 32) -> bytes:
     strip = strip.copy()
     strip.set_type(pyvips.GValue.gint_type, "page-height", side)
     return strip.write_to_buffer(".gif")
+
+
+def sparse_animated_gif(side: int, frames: int) -> bytes:
+    """A GIF of `frames` frames on a `side` x `side` screen, each frame one pixel: ~2.3 KB for
+    100 frames of 1000x1000 (within the frame and total pixel limits), 100 MP to decode."""
+    head = b"GIF89a" + struct.pack("<HHBBB", side, side, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    frame = b"\x21\xf9\x04\x04\x0a\x00\x00\x00\x2c%s\x02\x02\x44\x01\x00"
+    body = b"".join(frame % struct.pack("<HHHHB", i % side, i % side, 1, 1, 0) for i in range(frames))
+    return head + loop + body + b"\x3b"
 
 
 def rss_bytes() -> int:
@@ -530,6 +540,34 @@ async def test_r16_total_animation_pixels(make_client, store):
     client = await make_client(animation=True, max_frames=50, max_animation_pixels=10_000)
     async with client.get("/anim.gif?fm=gif&w=16") as resp:
         await expect_error(resp, 422, "too_many_frames")
+
+
+async def test_animation_encode_cost_is_refused_before_rendering(make_client, store):
+    """Issue 8 item 4: a 2.3 KB GIF of 100 frames of 1000x1000 asked for at w=500 as GIF cost
+    10 s of CPU per distinct width; frames x output pixels x the encoder's cost is checked first."""
+    data = sparse_animated_gif(1000, 100)
+    assert len(data) < 2500
+    store("sparse.gif", data)
+    client = await make_client(animation=True)  # default frame and pixel limits: 100 frames, 100 MP
+    for query, work in (("?w=500&fm=gif", "50.0 M"), ("?w=500&fm=webp", "25.0 M"), ("?fm=gif&w=501", "50.2 M")):
+        started = time.monotonic()
+        async with client.get("/sparse.gif" + query) as resp:
+            body = await expect_error(resp, 422, "animation_too_costly")
+        assert time.monotonic() - started < 2.0  # refused from the header, not after rendering
+        message = body["error"]["message"]
+        assert "max_animation_encode_pixels" in message and work in message and "100 frames" in message
+    status, _, body = await fetch(client, "/sparse.gif?w=20&fm=gif")  # 100 x 20 x 20 x 2 = 80 K: rendered
+    assert status == 200 and magic(body) == "gif"
+    status, _, body = await fetch(client, "/sparse.gif?w=500&fm=png")  # a still: one frame, no limit
+    assert status == 200 and magic(body) == "png"
+
+
+async def test_animation_encode_limit_is_a_setting(make_client, store):
+    store("anim.gif", animated_gif(20))
+    client = await make_client(animation=True, max_animation_encode_pixels=20 * 16 * 16)
+    assert (await fetch(client, "/anim.gif?fm=webp&w=16"))[0] == 200  # exactly at the limit
+    async with client.get("/anim.gif?fm=gif&w=16") as resp:  # GIF counts twice
+        await expect_error(resp, 422, "animation_too_costly")
 
 
 async def test_r16_within_limits_keeps_frames(make_client, store):

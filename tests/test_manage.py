@@ -1,4 +1,4 @@
-"""The management API over real HTTP (BAD-INPUTS.md U1-U16, D1, D3, L1-L4; auth; CORS).
+"""The management API over real HTTP (docs/threats.md U1-U16, D1-D3, L1-L4; auth; CORS).
 
 Every rule is checked for its status and error code and for "nothing lost": the data
 folder (every object's bytes) is identical before and after a refused request, and no

@@ -332,6 +332,30 @@ def test_source_with_metadata_is_never_served_as_is():
     assert not pyvips.Image.new_from_buffer(rendered.body, "").get_typeof("exif-data")
 
 
+def test_display_p3_source_is_converted_not_served_as_is():
+    """A P3-tagged source (an iPhone photo) re-encoded smaller than `q=100` would be: the answer is
+    still a render, sRGB without the profile, showing the colours the profile meant."""
+    data = quadrants(64, 48).icc_transform("p3", input_profile="srgb").jpegsave_buffer(Q=20, keep="icc")
+    assert decode(data).get_typeof("icc-profile-data")
+    assert not close(pixel(data, 2, 2), RED)  # P3 numbers for sRGB red: only the profile makes them red
+    rendered = run(data, "q=100")
+    assert rendered.body != data
+    image = _assert_8bit_srgb(rendered)
+    assert not image.get_typeof("icc-profile-data")
+    assert close(pixel(image, 2, 2), RED) and close(pixel(image, 60, 2), GREEN)
+
+
+def test_cmyk_source_without_a_profile_is_converted_not_served_as_is():
+    grain = pyvips.Image.gaussnoise(64, 48, sigma=8)  # so q=100 cannot come out smaller than the source
+    data = (quadrants(64, 48) + grain).cast("uchar").copy(interpretation="srgb").colourspace("cmyk")
+    data = data.jpegsave_buffer(Q=20, keep="none")
+    assert decode(data).interpretation == "cmyk"
+    rendered = run(data, "q=100")
+    assert rendered.body != data
+    image = _assert_8bit_srgb(rendered)
+    assert close(pixel(image, 3, 3), pixel(decode(data).colourspace("srgb"), 3, 3))
+
+
 def test_source_past_the_output_cap_is_never_served_as_is():
     data = quadrants(64, 48).jpegsave_buffer(Q=20)
     rendered = run(data, "q=100", config=RenderConfig(max_output_side=32))

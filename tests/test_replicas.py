@@ -78,7 +78,10 @@ async def test_cancelled_requests_leave_no_lock_and_no_flight(make_client, store
     one, two = await make_client(redis_url="redis://fake"), await make_client(redis_url="redis://fake")
     url = "/big.png?w=300&fm=webp&sharp=20"
     requests = [asyncio.ensure_future(fetch(client, url)) for client in (one, two)]
-    await asyncio.sleep(0.02)
+    started = time.monotonic() + 10
+    while not renders(one, two):  # cancel mid-render, however slow a loaded machine is to get there
+        assert time.monotonic() < started, "the render never started"
+        await asyncio.sleep(0.005)
     for request in requests:
         request.cancel()
     await asyncio.gather(*requests, return_exceptions=True)

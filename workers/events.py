@@ -65,7 +65,7 @@ class Handler(Protocol):
 
 
 class MalformedEvent(ValueError):
-    """The body is not JSON, or not the shape of any event body we know (BAD-INPUTS W1)."""
+    """The body is not JSON, or not the shape of any event body we know (docs/threats.md W1)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 from origin.access import Access, authorize, read_query
 from origin.derived import DerivedStore
 from origin.errors import (
+    AnimationTooCostly,
     CorruptImage,
     ImageTooLarge,
     NotFound,
@@ -40,7 +41,7 @@ from origin.storage import ObjectInfo
 
 log = logging.getLogger("workers.prerender")
 
-REFUSED = (UnsupportedMedia, ImageTooLarge, TooManyFrames, CorruptImage)
+REFUSED = (UnsupportedMedia, ImageTooLarge, TooManyFrames, AnimationTooCostly, CorruptImage)
 """The source is not an image the origin serves (its 415/422): no variant can be made, now or on retry."""
 POPULAR_SECONDS = 60.0
 """How long the popular specs are reused before Redis is asked again (a backfill asks once a minute)."""

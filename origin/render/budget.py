@@ -1,7 +1,7 @@
 """A memory budget shared by the render threads, so heavy decodes take turns.
 
-Peak memory, not CPU, is where libvips servers lose: two 17 MP progressive JPEGs
-decoded at once hold ~100 MiB of DCT coefficients each. Each render reserves its
+Peak memory, not CPU, is where libvips servers lose: a 17 MP progressive JPEG with full
+chroma holds ~100 MiB of DCT coefficients while it decodes, whatever the shrink. Each render reserves its
 estimated cost before decoding; a render that would push the total past the limit
 waits for others to finish (one alone always runs, however large). After a large
 render the allocator is asked to hand freed memory back to the system.
@@ -47,19 +47,47 @@ class MemoryBudget:
                 _malloc_trim()
 
 
+# Peak memory per source class, measured by `python -m bench --only memory` (peak RSS over one
+# render, source bytes excluded, per corpus image; the section prints each estimate beside it).
+_MiB = 1 << 20
+_JPEG_FIXED = 4 * _MiB
+"""JPEG: libjpeg's row buffers, the resize and the encoder, whatever the size (measured 1-6 MiB)."""
+_JPEG_DECODED = 2
+"""JPEG: bytes per decoded (post shrink-on-load) pixel and band: the pixels and one copy in flight."""
+_PROGRESSIVE_EXTRA = 1.0
+"""Progressive JPEG: bytes per source pixel beyond the 2-byte coefficients of every sample
+(measured 3.1-4.5 B/px at 4:2:0, where the coefficients alone are 3; 6.2 at 4:4:4)."""
+_PLAIN_PER_PIXEL = 2.2
+_PLAIN_FIXED = 2 * _MiB
+"""PNG (and other formats without shrink-on-load) without alpha: measured 2.1 B/px on 15 MP."""
+_ALPHA_PER_PIXEL = 4.4
+_ALPHA_SMALL_PER_PIXEL = 13.0
+_ALPHA_SMALL_CAP = 32 * _MiB
+"""With alpha: 4.3 B/px on 15 MP, but 8-13 B/px on 2-3 MP (the premultiplied resize's buffers),
+so the larger of the two rates, the small-image one capped at what it was measured to reach."""
+
+
 def estimate(info: SourceInfo, data_size: int, shrink: int) -> int:
     """Bytes a render of this source may hold at its peak, from the header alone.
 
-    The source bytes, the decoded pixels (after JPEG shrink-on-load), and for a
-    progressive JPEG the coefficient buffers libjpeg keeps for the whole image
-    (measured ~6 bytes a pixel, whatever the shrink).
+    The source bytes, plus the measured peak of its class: JPEGs hold their decoded pixels
+    (after shrink-on-load) and, when progressive, 2 bytes for every DCT sample of the whole
+    image, whatever the shrink; other formats are decoded at full size and held by the
+    resize in proportion to their pixels, more per pixel with alpha.
     """
     pixels = info.width * info.height
     bands = 4 if info.has_alpha else 3
-    cost = data_size + pixels * bands // (shrink * shrink)
-    if info.progressive:
-        cost += pixels * 6
-    return cost
+    if info.format == "jpg":
+        cost = _JPEG_FIXED + _JPEG_DECODED * bands * pixels // (shrink * shrink)
+        if info.progressive:
+            cost += int(pixels * (2 * (info.samples or 3.0) + _PROGRESSIVE_EXTRA))
+    elif info.has_alpha:
+        cost = _PLAIN_FIXED + int(
+            max(pixels * _ALPHA_PER_PIXEL, min(pixels * _ALPHA_SMALL_PER_PIXEL, _ALPHA_SMALL_CAP))
+        )
+    else:
+        cost = _PLAIN_FIXED + int(pixels * _PLAIN_PER_PIXEL)
+    return data_size + cost
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:

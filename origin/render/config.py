@@ -12,6 +12,7 @@ class RenderConfig:
     animation: bool = False
     max_frames: int = 100
     max_animation_pixels: int = 100_000_000
+    max_animation_encode_pixels: int = 24_000_000
     max_output_side: int = 4096
     default_quality: int = 75
     compress_quality: int = 45

@@ -21,7 +21,7 @@ from .budget import estimate
 from .config import RenderConfig
 from .encode import encode
 from .guard import RenderGuard
-from .probe import SourceInfo, check_frames, probe
+from .probe import SourceInfo, check_animation_cost, check_frames, probe
 from .steps import (
     Context,
     Step,
@@ -94,6 +94,11 @@ def _logical_before_load(info: SourceInfo, spec: TransformSpec) -> tuple[int, in
     return width, height
 
 
+def _output_size(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> tuple[int, int]:
+    """The output's size from the header: an upper bound (a trim can only make it smaller)."""
+    return plan(*_logical_before_load(info, spec), spec, config.max_output_side).output_size
+
+
 def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> int:
     """The largest JPEG shrink-on-load factor whose decode still covers the output."""
     if spec.trim is not None or spec.orient is not None:
@@ -122,14 +127,16 @@ def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
 
 
 def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:
-    """True when the source itself is a valid answer: same format, upright, within the
-    output cap, no metadata to strip, and no animation the render would have reduced to one frame."""
+    """True when the source itself is a valid answer: same format, upright, within the output
+    cap, no metadata or profile to strip, already 8-bit sRGB (or grey), and no animation the
+    render would have reduced to one frame."""
     bare = replace(spec, q=None, auto=(), lossless=False, fm=None, dl=None)
     return (
         bare == TransformSpec()
         and fmt == info.format
         and info.orientation == 1
         and not info.has_metadata
+        and info.plain_colour
         and max(info.width, info.height) <= config.max_output_side
         and (config.animation or not info.animated)
     )
@@ -157,6 +164,7 @@ def render(
     animate = config.animation and fmt in ("gif", "webp") and info.animated
     if animate:
         check_frames(info, config)
+        check_animation_cost(info, _output_size(info, spec, config), fmt, config)
     shrink = 1 if animate or info.format != "jpg" else jpeg_shrink(info, spec, config)
     cost = estimate(info, len(data), shrink) * (info.pages if animate else 1)
     try:

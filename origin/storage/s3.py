@@ -12,7 +12,7 @@ the whole call, retries included: StorageTimeout (504) when it runs out, Storage
 (502) for any other failure, never a hang. Each keeps the botocore/aiohttp error as its
 cause (`raise ... from exc`), so the 5xx's log line names it (NoCredentialsError, a reset).
 
-Where S3-compatible servers differ (see DESIGN.md's field notes), this code uses what
+Where S3-compatible servers differ (docs/design.md, "S3-compatible servers"), this code uses what
 works on all of them: IfMatch with the ETag unquoted; 412 or 404 on a conditional
 replace of a missing key both mean PreconditionFailed; listings resume from our own
 decoded cursor (StartAfter), never from a server token. ListObjectsV2 returns no
@@ -92,6 +92,18 @@ class S3Storage:
 
     async def close(self) -> None:
         await self._stack.aclose()
+
+    async def check_bucket(self) -> None:
+        """HeadBucket, at start: credentials, endpoint and bucket checked before the first request.
+
+        StorageTimeout, or StorageError naming the S3 code (403, NoSuchBucket...), cause kept.
+        """
+        try:
+            await self._call(self.bucket, self._client.head_bucket(Bucket=self.bucket))
+        except ClientError as exc:
+            code = _code(exc) or str(_status(exc))
+            reason = {"404": "no such bucket", "NoSuchBucket": "no such bucket", "403": "access denied"}.get(code, code)
+            raise StorageError(f"bucket {self.bucket!r}: {reason}") from exc
 
     async def _call(self, key: str, call: Awaitable[T]) -> T:
         """Await one S3 call under the deadline, mapping transport failures to our errors."""

@@ -1,0 +1,295 @@
+"""Peers section: the origin against thumbor on the same images and URLs, and cold throughput.
+
+thumbor (7.8, PIL engine) is installed by this section into a venv of its own under
+`bench/out/thumbor-venv` (never a project dependency), and runs as one process with the
+file loader on a copy of the corpus, no storage and no result storage, so every request
+decodes, resizes and encodes. Both servers are asked for the same thing: 500 px wide,
+WebP at quality 80 (origin `/<name>?w=500&fm=webp&q=80`, thumbor
+`/unsafe/500x0/filters:format(webp):quality(80)/<name>`).
+
+(1) Per image, sequential keep-alive requests to the origin (variant cache off) and to
+thumbor, interleaved with the in-process floor (libvips `thumbnail_buffer` + the same
+WebP encode): origin/thumbor per class of the corpus.
+(2) Cold throughput at concurrency 8 with wrk: every request a new variant (a Lua script
+walks the corpus and steps the width 400-599, so no URL repeats within a run), origin
+and thumbor taking turns, peak RSS of each server during its runs; set against the
+floor's throughput limit, cores / mean in-process time per image, measured in this run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pyvips
+
+from bench.common import (
+    CLASSES,
+    REPO,
+    WIDTH,
+    Client,
+    Run,
+    Server,
+    class_of,
+    fmt_ms,
+    free_port,
+    paired,
+    proc_status_kib,
+    reset_hwm,
+    run_wrk,
+    section,
+    start_origin,
+    verdict,
+)
+
+THUMBOR_VERSION = "7.8.0"
+THUMBOR_VENV = REPO / "bench" / "out" / "thumbor-venv"
+QUALITY = 80
+REPS, BUDGET = 5, 8.0
+WRK_CONNECTIONS = 8
+WRK_ROUNDS = 2  # each server WRK_ROUNDS x --wrk-seconds, taking turns
+WIDTHS = (400, 600)  # wrk steps w over [400, 600) so every request is a new variant
+PEER_TARGET = 1.0
+THROUGHPUT_TARGET = 0.95
+P99_TARGET_MS = 800.0
+RSS_TARGET_MIB = 300.0
+
+
+def origin_path(name: str, width: int | str = WIDTH) -> str:
+    return f"/{name}?w={width}&fm=webp&q={QUALITY}"
+
+
+def thumbor_path(name: str, width: int | str = WIDTH) -> str:
+    return f"/unsafe/{width}x0/filters:format(webp):quality({QUALITY})/{name}"
+
+
+def ensure_thumbor() -> Path:
+    """The thumbor executable in the bench's own venv, installed on first use (pip, ~1 min)."""
+    exe = THUMBOR_VENV / "bin" / "thumbor"
+    if not exe.exists():
+        print(f"installing thumbor {THUMBOR_VERSION} into {THUMBOR_VENV} (first run only)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(THUMBOR_VENV)], check=True)
+        pip = [str(THUMBOR_VENV / "bin" / "pip"), "install", "-q", f"thumbor=={THUMBOR_VERSION}"]
+        subprocess.run(pip, check=True)
+    return exe
+
+
+def thumbor_libraries() -> str:
+    """thumbor's Pillow and libjpeg versions, as its own venv reports them."""
+    code = (
+        "import PIL, PIL.features as f; print(f'Pillow {PIL.__version__}, libjpeg-turbo '"
+        " + str(f.version('libjpeg_turbo')) + ', libwebp ' + str(f.version('webp')))"
+    )
+    out = subprocess.run([str(THUMBOR_VENV / "bin" / "python"), "-c", code], capture_output=True, text=True)
+    return out.stdout.strip() or out.stderr.strip()[-200:]
+
+
+def start_thumbor(exe: Path, storage: Path, tmp: Path) -> Server:
+    conf = tmp / "thumbor.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                "LOADER = 'thumbor.loaders.file_loader'",
+                f"FILE_LOADER_ROOT_PATH = {str(storage)!r}",
+                "STORAGE = 'thumbor.storages.no_storage'",
+                "RESULT_STORAGE = None",
+                "ENGINE = 'thumbor.engines.pil'",
+                "ALLOW_UNSAFE_URL = True",
+                f"QUALITY = {QUALITY}",
+                f"WEBP_QUALITY = {QUALITY}",
+                "AUTO_WEBP = False",
+                "RESPECT_ORIENTATION = True",
+                "PRESERVE_EXIF_INFO = False",
+                "MAX_AGE = 0",
+                "",
+            ]
+        )
+    )
+    port = free_port()
+    argv = [str(exe), "--ip", "127.0.0.1", "--port", str(port), "--conf", str(conf), "--log-level", "error"]
+    server = Server("thumbor", argv, dict(os.environ), port, tmp / "thumbor.log", tmp)
+    return server
+
+
+class Getter:
+    """Sequential GETs of one server's URL for an image; checks 200 + WebP, keeps the output size."""
+
+    def __init__(self, port: int, path_of) -> None:  # type: ignore[no-untyped-def]
+        self.client, self.path_of = Client(port), path_of
+        self.dims: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, name: str) -> None:
+        path = self.path_of(name)
+        status, _, body = self.client.get(path)
+        if status != 200 or body[8:12] != b"WEBP":
+            raise RuntimeError(f"GET {path} -> {status}, {body[:80]!r}")
+        if name not in self.dims:
+            image = pyvips.Image.new_from_buffer(body, "")
+            self.dims[name] = (image.width, image.height)
+
+
+def floor_work(data: bytes):  # type: ignore[no-untyped-def]
+    """The fastest single-image path we know of in-process: libvips' thumbnail + the same WebP encode."""
+    return lambda: pyvips.Image.thumbnail_buffer(data, WIDTH, height=10_000_000).webpsave_buffer(
+        Q=QUALITY, effort=4, keep="none"
+    )
+
+
+WRK_LUA = """
+local names = {%s}
+local pattern = "%s"
+local n = #names
+local low, span, offset = %d, %d, %d
+local i = 0
+request = function()
+  local name = names[i %% n + 1]
+  local width = low + (math.floor(i / n) + offset) %% span
+  i = i + 1
+  local path = pattern:gsub("{w}", tostring(width)):gsub("{name}", name)
+  return wrk.format("GET", path)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d max_us=%%d " ..
+    "connect=%%d read=%%d write=%%d status=%%d timeout=%%d\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+PATTERNS = {"origin": origin_path("{name}", "{w}"), "thumbor": thumbor_path("{name}", "{w}")}
+
+
+def write_cold_script(names: list[str], pattern: str, offset: int, path: Path) -> Path:
+    """A wrk script whose every request is a new variant: image i mod n at width low + (i div n + offset) mod span."""
+    quoted = ", ".join(f'"{name}"' for name in names)
+    low, high = WIDTHS
+    path.write_text(WRK_LUA % (quoted, pattern, low, high - low, offset))
+    return path
+
+
+def cold_runs(args, names: list[str], servers: dict[str, Server], tmp: Path) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """WRK_ROUNDS wrk runs per server, taking turns; each round starts at a new width offset so
+    no URL is asked twice of one server. Peak RSS (VmHWM reset before each run) per server."""
+    results: dict[str, list[dict[str, float]]] = {label: [] for label in servers}
+    peaks: dict[str, float] = dict.fromkeys(servers, 0.0)
+    round_span = max(1, (WIDTHS[1] - WIDTHS[0]) // WRK_ROUNDS)
+    for round_index in range(WRK_ROUNDS):
+        order = list(servers.items())
+        for label, server in order[::-1] if round_index % 2 else order:
+            script = write_cold_script(names, PATTERNS[label], round_index * round_span, tmp / f"cold-{label}.lua")
+            reset_hwm(server.pid)
+            result = run_wrk(args.wrk, server.port, script, WRK_CONNECTIONS, args.wrk_seconds)
+            peaks[label] = max(peaks[label], (proc_status_kib(server.pid, "VmHWM") or 0) / 1024)
+            results[label].append(result)
+    merged = {}
+    for label, runs in results.items():
+        total = {k: sum(r[k] for r in runs) for k in ("requests", "duration_us", "errors")}
+        merged[label] = {
+            **total,
+            "rps": total["requests"] / (total["duration_us"] / 1e6),
+            "p50_us": statistics.mean(r["p50_us"] for r in runs),
+            "p99_us": max(r["p99_us"] for r in runs),
+            "peak_mib": peaks[label],
+            "round_rps": [r["rps"] for r in runs],
+        }
+    return merged
+
+
+def run(ctx: Run) -> None:
+    """origin/thumbor per class, sequential and interleaved; cold throughput at c=8 vs the floor."""
+    args, names, sources, corpus, tmp, summary = ctx.args, ctx.names, ctx.sources, ctx.corpus, ctx.tmp, ctx.summary
+    exe = ensure_thumbor()
+    section(f"peers: origin vs thumbor {THUMBOR_VERSION} (one process, PIL engine), {WIDTH} px WebP q{QUALITY}")
+    print(f"thumbor's libraries: {thumbor_libraries()}; origin: libvips {pyvips.version(0)}.{pyvips.version(1)}")
+    load = os.getloadavg()
+    print(f"load average at the start of the section: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    storage = tmp / "peers-storage"
+    storage.mkdir()
+    for name in names:
+        shutil.copyfile(corpus / name, storage / name)
+    servers: list[Server] = []
+    try:
+        origin = start_origin("peers-origin", storage, 0, tmp)
+        servers.append(origin)
+        thumbor = start_thumbor(exe, storage, tmp)
+        servers.append(thumbor)
+        origin.wait_ready()
+        thumbor.wait_ready("/healthcheck")
+
+        origin_get, thumbor_get = Getter(origin.port, origin_path), Getter(thumbor.port, thumbor_path)
+        floor_ms, origin_ms, thumbor_ms = {}, {}, {}
+        for name in names:
+            floor_ms[name], origin_ms[name], thumbor_ms[name] = paired(
+                [floor_work(sources[name]), lambda n=name: origin_get(n), lambda n=name: thumbor_get(n)],
+                REPS,
+                BUDGET,
+            )
+        print(f"{'image':28} {'floor ms':>8} {'origin':>8} {'thumbor':>8} {'o/t':>6} {'o/floor':>7}  out size o, t")
+        for name in names:
+            sizes = f"{origin_get.dims[name][0]}x{origin_get.dims[name][1]}, {thumbor_get.dims[name][0]}x{thumbor_get.dims[name][1]}"
+            print(
+                f"{name:28} {fmt_ms(floor_ms[name]):>8} {fmt_ms(origin_ms[name]):>8} {fmt_ms(thumbor_ms[name]):>8}"
+                f" {origin_ms[name] / thumbor_ms[name]:>6.2f} {origin_ms[name] / floor_ms[name]:>7.2f}  {sizes}"
+            )
+        per_class = {}
+        print("per class: median of per-image ratios (client wall time, keep-alive, one request at a time)")
+        for cls in CLASSES:
+            members = [n for n in names if class_of(n) == cls]
+            if members:
+                per_class[cls] = statistics.median(origin_ms[n] / thumbor_ms[n] for n in members)
+                print(f"  {cls:6} n={len(members)}  origin/thumbor {per_class[cls]:.2f}")
+
+        section(f"cold throughput, wrk c={WRK_CONNECTIONS}, every request a new variant (w 400-599), corpus mix")
+        results = cold_runs(args, names, {"origin": origin, "thumbor": thumbor}, tmp)
+        cores = os.cpu_count() or 1
+        floor_rps = cores * 1000 / statistics.mean(floor_ms.values())
+        print(
+            f"floor: {cores} cores / mean in-process time per image ({statistics.mean(floor_ms.values()):.0f} ms)"
+            f" = {floor_rps:.1f} req/s"
+        )
+        print(
+            f"{'server':8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'peak RSS MiB':>12} {'vs floor':>8}"
+        )
+        for label, r in results.items():
+            print(
+                f"{label:8} {r['rps']:>7.1f} {r['p50_us'] / 1000:>7.0f} {r['p99_us'] / 1000:>7.0f}"
+                f" {int(r['errors']):>6} {r['peak_mib']:>12.0f} {r['rps'] / floor_rps:>8.2f}"
+                f"  (rounds {', '.join(f'{x:.1f}' for x in r['round_rps'])})"
+            )
+        load = os.getloadavg()
+        print(f"load average at the end of the section: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+    for cls, ratio in per_class.items():
+        summary.append((f"origin/thumbor {cls}", f"{ratio:.2f}", f"< {PEER_TARGET:.2f}", verdict(ratio < PEER_TARGET)))
+    o, t = results["origin"], results["thumbor"]
+    share = o["rps"] / floor_rps
+    summary.append(
+        ("cold c=8 req/s origin, thumbor, floor", f"{o['rps']:.1f}, {t['rps']:.1f}, {floor_rps:.1f}", "info", "-")
+    )
+    summary.append(
+        ("cold c=8 origin/floor", f"{share:.2f}", f">= {THROUGHPUT_TARGET}", verdict(share >= THROUGHPUT_TARGET))
+    )
+    summary.append(
+        (
+            "cold c=8 origin p99 ms",
+            f"{o['p99_us'] / 1000:.0f}",
+            f"< {P99_TARGET_MS:.0f}",
+            verdict(o["p99_us"] / 1000 < P99_TARGET_MS),
+        )
+    )
+    summary.append(
+        (
+            "cold c=8 origin peak RSS MiB",
+            f"{o['peak_mib']:.0f}",
+            f"<= {RSS_TARGET_MIB:.0f}",
+            verdict(o["peak_mib"] <= RSS_TARGET_MIB),
+        )
+    )
+    summary.append(("cold c=8 thumbor peak RSS MiB", f"{t['peak_mib']:.0f}", "info", "-"))
