@@ -10,12 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
-import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-
-from aiohttp import web
 
 from .logs import setup_logging
 from .presets import PresetError
@@ -84,16 +81,12 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
         app = create_app(settings, handler_factory=in_process)
     except (PresetError, UnsafeLibvips, StartupError) as exc:
         return _refused("image-origin", exc)
+    from .server import run
+
     try:
-        # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups.
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            access_log=None,
-            shutdown_timeout=settings.render_timeout + 5,
-            print=lambda message: logging.getLogger("origin").info(message.strip()),
-        )
+        # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups. The server
+        # owns the socket: deadlines on every phase of a connection, and the connection cap.
+        run(app, settings, access_log=None, shutdown_timeout=settings.render_timeout + 5)
     except OSError as exc:
         if exc.errno not in _LISTEN_ERRORS:
             raise

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     source_memory_wait: float = Field(2.0, ge=0, allow_inf_nan=False)
     original_streams: int = Field(32, gt=0)
     send_timeout: float = Field(30.0, gt=0, allow_inf_nan=False)
+    # Connections (origin/server.py): a request's headers must be complete within `header_timeout`
+    # of its first byte, its body within `body_timeout` of its headers; an idle connection is closed
+    # after `keepalive_timeout`; past `max_connections` open ones, new ones get a 503 and are closed.
+    header_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
+    body_timeout: float = Field(120.0, gt=0, allow_inf_nan=False)
+    keepalive_timeout: float = Field(30.0, gt=0, allow_inf_nan=False)
+    max_connections: int = Field(4096, gt=0)
 
     # Encoders.
     default_quality: int = Field(75, ge=1, le=100)
