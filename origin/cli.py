@@ -19,6 +19,7 @@ from .presets import PresetError
 from .render import UnsafeLibvips
 from .settings import ConfigError, Settings, config_path, load_settings
 from .startup import StartupError, check_listen, describe_config, listen_error, preflight
+from .storage.base import StorageUnusable
 
 _CONFIG_HELP = "settings YAML (default config/settings.yaml in the current folder, or IMAGE_ORIGIN_CONFIG)"
 _LISTEN_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
@@ -87,6 +88,8 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
         # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups. The server
         # owns the socket: deadlines on every phase of a connection, and the connection cap.
         run(app, settings, access_log=None, shutdown_timeout=settings.render_timeout + 5)
+    except StorageUnusable as exc:  # opened in the app's cleanup context, before serving
+        return _refused("image-origin", exc)
     except OSError as exc:
         if exc.errno not in _LISTEN_ERRORS:
             raise
@@ -105,7 +108,7 @@ def run_worker_command(config: Path | None = None) -> int:
         asyncio.run(preflight(settings))
         describe_config(settings, config_path(config)[0])
         asyncio.run(run_worker(settings))
-    except (WorkerError, PresetError, UnsafeLibvips, StartupError) as exc:
+    except (WorkerError, PresetError, UnsafeLibvips, StartupError, StorageUnusable) as exc:
         return _refused("image-origin worker", exc)
     return 0
 

@@ -4,14 +4,14 @@ remove a batch of keys all or none.
 Nothing reaches storage before every file of a request has passed: sniffed from its
 bytes (415), scanned for markup (415), within the header limits (422) and decodable to
 the last pixel (422). Storing is create-only (or conditional) in the backend itself, so
-two concurrent creates of one key cannot both win; a batch that fails midway removes
-what it stored, so a batch is all or nothing. Nothing here knows about HTTP.
+two concurrent creates of one key cannot both win; a batch is stored or removed all or
+nothing by the backend (create_all, delete_all), which on the local folder holds even
+across a crash. Nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,11 +21,10 @@ from .formats import MIME, sniff
 from .render import RenderConfig, SourceInfo
 from .render.validate import validate
 from .storage import ObjectInfo, Storage
+from .storage.base import KeysAbsent, KeysTaken, NewObject
 
 Invalidate = Callable[[str], Awaitable[None]]
 """Forget a key's cached version everywhere (ImageService.invalidate)."""
-
-log = logging.getLogger("origin.uploads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +86,17 @@ async def refuse_existing(storage: Storage, keys: Sequence[str]) -> None:
 
 
 async def remove_all(storage: Storage, invalidate: Invalidate, keys: Sequence[str]) -> None:
-    """Remove every key, or none: 404 naming each missing one before anything is removed.
+    """Remove every key, or none: 404 naming each missing one, and then nothing is removed.
 
-    The variant key includes the source's ETag, so once the version is forgotten here no
-    cached variant of a removed image can be reached.
+    Storage decides (storage.delete_all): of concurrent removals of one key, one succeeds
+    and the others are told it is missing. The variant key includes the source's ETag,
+    so once the version is forgotten here no cached variant of a removed image can be
+    reached.
     """
-    found = await asyncio.gather(*(_exists(storage, key) for key in keys))
-    missing = [key for key, present in zip(keys, found, strict=True) if not present]
-    if missing:
-        raise KeysMissing(missing)
     try:
-        await storage.delete(keys)
+        await storage.delete_all(keys)
+    except KeysAbsent as exc:
+        raise KeysMissing(exc.keys) from None
     finally:
         await _forget(invalidate, keys)
 
@@ -115,29 +114,22 @@ async def _exists(storage: Storage, key: str) -> bool:
 
 
 async def store_batch(storage: Storage, invalidate: Invalidate, uploads: Sequence[Upload]) -> list[Stored]:
-    """Create every upload (create-only), or none: a failure removes what this batch stored.
+    """Create every upload (create-only), or none (storage.create_all decides, even across a crash).
 
-    The writes run side by side (a batch on S3 takes about one round trip); a key another
-    request created meanwhile makes the batch a 409 naming it, like the check before.
+    A key another request created meanwhile makes the batch a 409 naming it, like the
+    check before.
     """
-    results = await asyncio.gather(
-        *(_put(storage, upload, create_only=True) for upload in uploads), return_exceptions=True
-    )
+    objects = [
+        NewObject(upload.key, upload.data, MIME[upload.info.format], upload.info.width, upload.info.height)
+        for upload in uploads
+    ]
     try:
-        failures = [result for result in results if isinstance(result, BaseException)]
-        if failures:
-            await _undo(storage, [result.key for result in results if isinstance(result, ObjectInfo)])
-            taken = [
-                upload.key for upload, result in zip(uploads, results, strict=True) if isinstance(result, AlreadyExists)
-            ]
-            raise KeysExist(taken) if taken else failures[0]
+        stored = await storage.create_all(objects)
+    except KeysTaken as exc:
+        raise KeysExist(exc.keys) from None
     finally:
         await _forget(invalidate, [upload.key for upload in uploads])
-    return [
-        Stored(result, upload.info)
-        for upload, result in zip(uploads, results, strict=True)
-        if isinstance(result, ObjectInfo)
-    ]
+    return [Stored(info, upload.info) for info, upload in zip(stored, uploads, strict=True)]
 
 
 async def store_one(storage: Storage, invalidate: Invalidate, upload: Upload, *, if_match: str | None) -> Stored:
@@ -159,13 +151,3 @@ async def _put(storage: Storage, upload: Upload, *, create_only: bool, if_match:
         if_none_match=create_only,
         if_match=if_match,
     )
-
-
-async def _undo(storage: Storage, keys: list[str]) -> None:
-    """Remove what a failed batch stored; if even that fails, log it (the write error is what the client sees)."""
-    if not keys:
-        return
-    try:
-        await storage.delete(keys)
-    except Exception:
-        log.exception("could not remove %d objects of a failed upload batch: %s", len(keys), keys)

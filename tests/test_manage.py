@@ -9,6 +9,7 @@ hostile files (a PNG header declaring 64250 x 64250, polyglots) are built by han
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import re
 import stat
@@ -23,7 +24,7 @@ import pyvips
 import yarl
 from aiohttp import FormData
 
-from origin.errors import Forbidden, StorageError
+from origin.errors import Forbidden
 from origin.http.auth import Tokens, management_tokens
 from origin.http.images import SERVICE
 from origin.settings import Settings
@@ -171,7 +172,7 @@ async def test_upload_conflict_409_names_existing_and_stores_none(api, store, da
     "build",
     [
         pytest.param(lambda: FormData({"data": "not a file"}), id="no-file-part"),
-        pytest.param(lambda: form(("a.png", png()), field="file"), id="part-not-named-data"),
+        pytest.param(lambda: form(("a.png", png()), field="image"), id="part-not-named-data-or-file"),
         pytest.param(lambda: form(("a.png", png()), ("a.png", png(8, 8))), id="same-file-name-twice"),
     ],
 )
@@ -191,19 +192,19 @@ async def test_u16_a_body_that_is_not_multipart_or_is_malformed(api, data_dir):
 
 
 async def test_batch_failing_midway_removes_what_it_stored(api, data_dir, monkeypatch):
-    """U14: the second write fails (full disk): the first is removed, the answer is 502."""
+    """U14: the disk fills up as the second file is linked into place: the first is removed, 507."""
     storage = api.app[SERVICE].storage
-    real_put = storage.put
+    real_commit = storage._commit
 
-    async def failing_put(key: str, data: bytes, **kwargs: Any) -> Any:
+    def failing_commit(key: str, *args: Any) -> None:
         if key.endswith("b.png"):
-            await asyncio.sleep(0.05)  # let the other write land first
-            raise StorageError("the disk is full")
-        return await real_put(key, data, **kwargs)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_commit(key, *args)
 
-    monkeypatch.setattr(storage, "put", failing_put)
+    monkeypatch.setattr(storage, "_commit", failing_commit)
     async with api.post("/batch", data=form(("a.png", png()), ("b.png", png())), headers=AUTH) as resp:
-        await expect_error(resp, 502, "storage_error")
+        error = await expect_error(resp, 507, "storage_unwritable")
+    assert "storage is full" in error["message"]
     assert snapshot(data_dir) == {}
     assert temp_files(data_dir) == []
 
@@ -459,15 +460,15 @@ async def test_u13_client_hangs_up_mid_upload(api, data_dir):
 async def test_a_batch_whose_writes_have_begun_finishes_after_the_client_leaves(api, data_dir, monkeypatch):
     """The store step is app-owned: a hang-up once writing has begun leaves the whole batch, not half."""
     storage = api.app[SERVICE].storage
-    real_put = storage.put
+    real_create_all = storage.create_all
     writing = asyncio.Event()
 
-    async def slow_put(key: str, data: bytes, **kwargs: Any) -> Any:
+    async def slow_create_all(objects: Any) -> Any:
         writing.set()
         await asyncio.sleep(0.2)
-        return await real_put(key, data, **kwargs)
+        return await real_create_all(objects)
 
-    monkeypatch.setattr(storage, "put", slow_put)
+    monkeypatch.setattr(storage, "create_all", slow_create_all)
     parts = multipart("b", ("one.png", png()), ("two.png", png(9, 9)))
     head = (
         f"POST /left HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
@@ -557,6 +558,7 @@ async def test_d3_delete_then_render_is_404(make_client, store):
         pytest.param(b'{"images": [1]}', id="not-strings"),
         pytest.param(b'{"images": ["a.png"], "files": ["a.png"]}', id="both-fields"),
         pytest.param(b'["a.png"]', id="not-an-object"),
+        pytest.param(b"[" * 100_000, id="nested-100000-deep"),
     ],
 )
 async def test_delete_body_errors_are_400_and_remove_nothing(api, store, data_dir, body):
@@ -564,7 +566,7 @@ async def test_delete_body_errors_are_400_and_remove_nothing(api, store, data_di
     before = snapshot(data_dir)
     async with api.delete("/d", data=body, headers={**AUTH, "Content-Type": "application/json"}) as resp:
         await expect_error(resp, 400, "invalid_form")
-    async with api.delete("/d", headers=AUTH) as resp:
+    async with api.delete("/", headers=AUTH) as resp:
         await expect_error(resp, 400, "empty_body")
     assert snapshot(data_dir) == before
 

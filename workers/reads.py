@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from origin.storage import ObjectInfo, Page, Reader, Storage
+from origin.storage.base import NewObject
 
 
 @dataclass
@@ -77,6 +78,12 @@ class HeldReads:
 
     async def delete(self, keys: Sequence[str]) -> None:
         await self.inner.delete(keys)
+
+    async def create_all(self, objects: Sequence[NewObject]) -> list[ObjectInfo]:
+        return await self.inner.create_all(objects)
+
+    async def delete_all(self, keys: Sequence[str]) -> None:
+        await self.inner.delete_all(keys)
 
     async def list(self, prefix: str, cursor: str | None, limit: int) -> Page:
         return await self.inner.list(prefix, cursor, limit)

@@ -23,6 +23,8 @@ FORM_OVERHEAD = 64 * 1024
 """Room for boundaries and part headers on top of the file bytes of a multipart request."""
 MAX_FILES = 100
 """Files in one POST: each is decoded before any is stored, so a batch must stay small."""
+FILE_FIELDS = ("data", "file")
+"""Form field names taken as files: ours, and the one most HTTP clients and CMS plugins send."""
 MAX_JSON_BYTES = 1024 * 1024
 """A DELETE body: 1000 names of 255 bytes, JSON-quoted, fit with room to spare."""
 _MALFORMED = (ValueError, LookupError, RuntimeError, AssertionError, HttpProcessingError)
@@ -48,24 +50,25 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 
 async def read_files(request: web.Request, limit: int) -> list[FilePart]:
-    """The file parts named `data` of a multipart/form-data body, each at most `limit` bytes.
+    """The file parts (named `data`, or `file` as most clients send) of a multipart/form-data
+    body, each at most `limit` bytes.
 
-    400 invalid_form for anything else: another content type, a part not named `data`,
+    400 invalid_form for anything else: another content type, a part named otherwise,
     a part without a file name, two parts with one file name, no file part at all.
     """
     request_limit = limit + FORM_OVERHEAD
     refuse_declared(request, request_limit)
     if request.content_type != "multipart/form-data":
-        raise InvalidForm("the body must be multipart/form-data with file parts named 'data'")
+        raise InvalidForm("the body must be multipart/form-data with file parts named 'data' (or 'file')")
     files: list[FilePart] = []
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name != "data":
-                raise InvalidForm("every part must be a file named 'data'")
+            if not isinstance(part, BodyPartReader) or part.name not in FILE_FIELDS:
+                raise InvalidForm("every part must be a file named 'data' (or 'file')")
             name = part.filename
             if not name:
-                raise InvalidForm("a part named 'data' has no file name")
+                raise InvalidForm(f"a part named {part.name!r} has no file name")
             if any(file.filename == name for file in files):
                 raise InvalidForm(f"two parts have the file name {name!r}")
             if len(files) == MAX_FILES:
@@ -77,19 +80,19 @@ async def read_files(request: web.Request, limit: int) -> list[FilePart]:
     except _MALFORMED:
         raise InvalidForm("the multipart body is malformed") from None
     if not files:
-        raise InvalidForm("no file part named 'data'")
+        raise InvalidForm("no file part named 'data' (or 'file')")
     return files
 
 
-async def read_json(request: web.Request) -> object:
-    """A small JSON body (DELETE); 400 invalid_form when it does not parse."""
-    body = await read_body(request, MAX_JSON_BYTES)
-    if not body:
-        raise EmptyBody('the body is empty; expected JSON such as {"images": ["a.jpg"]}')
+def parse_json(body: bytes) -> object:
+    """A small JSON body (DELETE); 400 invalid_form when it does not parse or nests too deeply."""
     try:
         return json.loads(body)
     except ValueError:
         raise InvalidForm("the body is not valid JSON") from None
+    except RecursionError:
+        # 100,000 nested `[` overflow the decoder's recursion: a client's mistake, not a 500.
+        raise InvalidForm("the JSON body is nested too deeply") from None
 
 
 async def _collect(

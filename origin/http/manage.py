@@ -22,6 +22,7 @@ from multidict import MultiMapping
 from ..errors import (
     AlreadyExists,
     DuplicateParam,
+    EmptyBody,
     InvalidForm,
     InvalidKey,
     InvalidParam,
@@ -46,7 +47,7 @@ from ..uploads import (
     store_one,
 )
 from .auth import TOKENS, management_tokens
-from .bodies import read_body, read_files, read_json
+from .bodies import MAX_JSON_BYTES, parse_json, read_body, read_files
 from .cors import MANAGE_CORS, ManageCors
 from .headers import quoted
 from .images import SERVICE, key_from_path, request_key
@@ -110,7 +111,7 @@ async def detached(app: web.Application, work: Coroutine[Any, Any, T]) -> T:
 
 
 async def upload(request: web.Request) -> web.Response:
-    """POST /{path}: multipart files named `data`, stored as `{path}/{filename}`, all or none."""
+    """POST /{path}: multipart files named `data` (or `file`), stored as `{path}/{filename}`, all or none."""
     service = request.app[SERVICE]
     folder = _folder(request)
     files = await read_files(request, request.app[UPLOAD_LIMIT])
@@ -150,10 +151,17 @@ async def put_image(request: web.Request) -> web.Response:
 
 
 async def delete_images(request: web.Request) -> web.Response:
-    """DELETE /{path}: JSON `{"images": [names]}` (or `files`); removes `{path}/{name}`, all or none."""
+    """DELETE /{path}: JSON `{"images": [names]}` (or `files`) removes `{path}/{name}`, all or none;
+    with no body, the one image at `{path}` (what `DELETE /products/a.png` means)."""
     service = request.app[SERVICE]
     folder = _folder(request)
-    keys = [_join(folder, name) for name in _names(await read_json(request))]
+    body = await read_body(request, MAX_JSON_BYTES)
+    if body:
+        keys = [_join(folder, name) for name in _names(parse_json(body))]
+    elif folder:
+        keys = [folder]
+    else:
+        raise EmptyBody('DELETE / needs a JSON body such as {"images": ["a.jpg"]}')
     work = remove_all(service.storage, service.invalidate, keys)
     await detached(request.app, announced(request.app[EMITTER], work, lambda _: [removed(key) for key in keys]))
     return web.json_response({"deleted": keys})

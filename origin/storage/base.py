@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..errors import StorageError
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
@@ -34,6 +36,44 @@ class Page:
 
     items: list[ObjectInfo]
     cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewObject:
+    """One object of a batch create: its bytes and what the upload check found."""
+
+    key: str
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+class BatchRefused(Exception):
+    """A batch was refused as a whole and nothing of it applied; `keys` names every key in the way."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        super().__init__(", ".join(keys))
+        self.keys = list(keys)
+
+
+class KeysTaken(BatchRefused):
+    """Some keys of a batch create exist."""
+
+
+class KeysAbsent(BatchRefused):
+    """Some keys of a batch delete do not exist."""
+
+
+class StorageUnwritable(StorageError):
+    """The storage refuses writes (a read-only or full file system): 507, naming the cause."""
+
+    status = 507
+    code = "storage_unwritable"
+
+
+class StorageUnusable(Exception):
+    """The storage cannot be opened as configured (a read-only data folder): refused at start."""
 
 
 class Reader(Protocol):
@@ -92,6 +132,22 @@ class Storage(Protocol):
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove every key (one DeleteObjects request on S3); absent keys are ignored."""
+        ...
+
+    async def create_all(self, objects: Sequence[NewObject]) -> list[ObjectInfo]:
+        """Create every object, or none: KeysTaken naming each key that exists.
+
+        On the local folder this also holds across a crash (see storage/staging.py); on
+        S3, which has no multi-object transaction, see the README for what holds.
+        """
+        ...
+
+    async def delete_all(self, keys: Sequence[str]) -> None:
+        """Remove every key, or none: KeysAbsent naming each key that does not exist.
+
+        Of concurrent removals of one key, one succeeds and the others are KeysAbsent
+        (on the local folder; on S3 see the README).
+        """
         ...
 
     async def list(self, prefix: str, cursor: str | None, limit: int) -> Page:

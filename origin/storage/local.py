@@ -5,11 +5,14 @@ linking or renaming it, which changes the inode, so a replaced original always g
 new version even within the same mtime tick. File system calls run in a thread so a
 slow disk never stalls the event loop.
 
-Writes: the bytes go to a temp file under `_/tmp/` (same file system, never listed or
-served), are fsynced, then linked into place (create-only: link fails when the name
+Writes: the bytes go to a staging folder under `_/tmp/` (same file system, never listed
+or served), are fsynced, then linked into place (create-only: link fails when the name
 exists, so of two concurrent creates exactly one wins) or renamed over it (replace),
-and the folder is fsynced. The temp file is removed in a `finally`, so a failed or
-refused write leaves no object, no partial object and the old version intact.
+and the folder is fsynced. The staging folder is removed afterwards, so a failed or
+refused write leaves no object, no partial object and the old version intact. Batches
+(create_all, delete_all) also keep an intent journal there, so that a crash at any
+point leaves each batch wholly applied or wholly absent once the folder is opened
+again: see staging.py. A file system that turns read-only or full is a 507 naming it.
 
 If-Match compares the current ETag and renames under a lock: one of 64 lock files
 under `_/locks/`, held with flock. That serialises writers in this process and in
@@ -34,10 +37,9 @@ import dataclasses
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import stat
-import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -54,24 +56,37 @@ from ..errors import (
 )
 from ..formats import MIME, sniff
 from ..keys import RESERVED_PREFIX, validate_key
-from .base import ObjectInfo, Page
+from .base import KeysAbsent, KeysTaken, NewObject, ObjectInfo, Page, StorageUnusable, StorageUnwritable
 from .cursor import decode_cursor, encode_cursor
+from .staging import JOURNAL, Intent, Stage, abandoned, fsync_folder, read_intent, remove
 
 _SNIFF_BYTES = 4096
 """Enough for every magic number `sniff` knows, AVIF's brand list included."""
 _LOCK_STRIPES = 64
-_STALE_TEMP_SECONDS = 3600
 _PUT_ATTEMPTS = 3
+log = logging.getLogger("origin.storage")
 
 
 class LocalStorage:
     def __init__(self, root: Path) -> None:
-        root.mkdir(parents=True, exist_ok=True)
+        """Open the folder: refuse it if it cannot be written (StorageUnusable), then recover.
+
+        Recovery rolls back every batch a dead process left unfinished and removes its temp
+        files (storage/staging.py), before anything is served.
+        """
         self.root = root.resolve()
         self._reserved = self.root / RESERVED_PREFIX.rstrip("/")
         self._tmp = self._reserved / "tmp"
         self._locks = self._reserved / "locks"
-        self._sweep_temp_files()
+        self._gate = self._locks / "tmp"
+        try:
+            for folder in (self.root, self._tmp, self._locks):
+                os.makedirs(folder, exist_ok=True)
+                if not os.access(folder, os.W_OK | os.X_OK):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
+            self._recover()
+        except OSError as exc:
+            raise StorageUnusable(_unusable(root, exc)) from exc
 
     # ------------------------------------------------------------------ reading
 
@@ -192,25 +207,17 @@ class LocalStorage:
     def _put(self, key: str, data: bytes, if_none_match: bool, if_match: str | None) -> ObjectInfo:
         target = self._target(key)
         try:
-            os.makedirs(self._tmp, exist_ok=True)
-            os.makedirs(self._locks, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="put-")
-            try:
-                with open(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fchmod(fd, 0o644)
-                    os.fsync(fd)
-                    st = os.fstat(fd)  # link and rename keep inode and mtime: this is the new version
-                changed = self._place(key, tmp, target, if_none_match, if_match)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-            for folder in changed:
-                _fsync_folder(folder)
+            with self._stage() as stage:
+                st = stage.write("0", data)  # link and rename keep inode and mtime: the new version
+                changed = self._place(key, str(stage.file("0")), target, if_none_match, if_match)
+                for folder in changed:
+                    fsync_folder(folder)
         except OSError as exc:
-            raise StorageError(f"the object at key {key!r} could not be stored") from exc
+            raise _write_error(f"the object at key {key!r} could not be stored", exc) from exc
         return self._info(key, st, data[:_SNIFF_BYTES])
+
+    def _stage(self) -> Stage:
+        return Stage(self._tmp, self._gate)
 
     def _place(self, key: str, tmp: str, target: Path, if_none_match: bool, if_match: str | None) -> set[Path]:
         """Make the folders and commit; returns the folders to fsync."""
@@ -269,8 +276,6 @@ class LocalStorage:
                 targets.append(self._target(key))
             except KeyConflict:
                 continue  # its folder leads nowhere we store: nothing there to remove
-        if targets:
-            os.makedirs(self._locks, exist_ok=True)
         changed: set[Path] = set()
         try:
             for target in targets:
@@ -281,9 +286,149 @@ class LocalStorage:
                         continue  # absent, or a folder (not an object)
                 changed.add(self._prune(target.parent))
             for folder in changed:
-                _fsync_folder(folder)
+                fsync_folder(folder)
         except OSError as exc:
-            raise StorageError("the objects could not be removed") from exc
+            raise _write_error("the objects could not be removed", exc) from exc
+
+    # ------------------------------------------------------------------ batches (see staging.py)
+
+    def _create_all(self, objects: Sequence[NewObject]) -> list[ObjectInfo]:
+        """Stage every file, journal the intent, link each into place; roll back on any refusal."""
+        targets = [self._target(item.key) for item in objects]
+        try:
+            with self._stage() as stage:
+                stats = [stage.write(str(n), item.data) for n, item in enumerate(objects)]
+                intent = Intent("create", [(item.key, str(n)) for n, item in enumerate(objects)])
+                stage.begin(intent)
+                changed: set[Path] = set()
+                try:
+                    for n, (item, target) in enumerate(zip(objects, targets, strict=True)):
+                        changed |= self._place(item.key, str(stage.file(str(n))), target, True, None)
+                except AlreadyExists:
+                    taken = [item.key for n, item in enumerate(objects) if self._taken(item.key, stage.file(str(n)))]
+                    self._roll_back(stage.path, intent)
+                    raise KeysTaken(taken) from None
+                except BaseException:
+                    self._roll_back(stage.path, intent)
+                    raise
+                for folder in changed:
+                    fsync_folder(folder)
+                stage.commit()
+        except OSError as exc:
+            raise _write_error("the images could not be stored", exc) from exc
+        return [self._info(item.key, st, item.data[:_SNIFF_BYTES]) for item, st in zip(objects, stats, strict=True)]
+
+    def _taken(self, key: str, staged: Path) -> bool:
+        """Is `key` held by something other than this batch's own (staged) file?"""
+        try:
+            found = os.lstat(self._target(key))
+            ours = os.lstat(staged)
+        except (OSError, KeyConflict):
+            return False
+        return (found.st_dev, found.st_ino) != (ours.st_dev, ours.st_ino)
+
+    def _delete_all(self, keys: Sequence[str]) -> None:
+        """Journal the intent, move each object into the stage; commit, or put them back."""
+        intent = Intent("delete", [(key, str(n)) for n, key in enumerate(keys)])
+        try:
+            with self._stage() as stage:
+                stage.begin(intent)
+                missing: list[str] = []
+                changed: set[Path] = set()
+                try:
+                    for n, (key, name) in enumerate(intent.entries):
+                        if not self._move_out(key, stage.file(name)):
+                            # Those before were moved out by us: name this one and every later one missing.
+                            missing = [key, *(k for k in keys[n + 1 :] if not self._exists(k))]
+                            break
+                        changed.add(self._target(key).parent)
+                except BaseException:
+                    self._roll_back(stage.path, intent)
+                    raise
+                if missing:
+                    self._roll_back(stage.path, intent)
+                    raise KeysAbsent(missing)
+                for folder in changed | {stage.path}:
+                    fsync_folder(folder)
+                stage.commit()
+            pruned = {self._prune(folder) for folder in changed}
+            for folder in pruned:
+                fsync_folder(folder)
+        except OSError as exc:
+            raise _write_error("the images could not be removed", exc) from exc
+
+    def _move_out(self, key: str, to: Path) -> bool:
+        """Move the object at `key` to `to` under its lock; False when there is none."""
+        try:
+            target = self._target(key)
+        except KeyConflict:
+            return False
+        with self._lock(target):
+            if not self._exists(key):
+                return False
+            try:
+                os.rename(target, to)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return False
+        return True
+
+    def _exists(self, key: str) -> bool:
+        """What a GET would find: a regular file inside the root (symlinks followed)."""
+        try:
+            self._read(key, 0)
+        except (NotFound, InvalidKey, StorageError):
+            return False
+        return True
+
+    def _roll_back(self, folder: Path, intent: Intent) -> None:
+        """Undo what `intent` did so far (from the staged files in `folder`), then drop its journal."""
+        changed: set[Path] = set()
+        for key, name in intent.entries:
+            staged = folder / name
+            try:
+                target = self._target(key)
+            except (InvalidKey, KeyConflict):
+                continue
+            if intent.kind == "create":
+                changed |= self._unlink_ours(target, staged)
+            else:
+                changed |= self._put_back(key, target, staged)
+        for path in changed:
+            fsync_folder(path)
+        (folder / JOURNAL).unlink(missing_ok=True)
+        fsync_folder(folder)
+
+    def _unlink_ours(self, target: Path, staged: Path) -> set[Path]:
+        """Remove `target` if it is still the staged file (the same inode), never another version."""
+        with self._lock(target):
+            try:
+                ours, found = os.lstat(staged), os.lstat(target)
+            except (FileNotFoundError, NotADirectoryError):
+                return set()
+            if (found.st_dev, found.st_ino) != (ours.st_dev, ours.st_ino):
+                return set()
+            os.unlink(target)
+        return {target.parent, self._prune(target.parent)}
+
+    def _put_back(self, key: str, target: Path, staged: Path) -> set[Path]:
+        """Link a moved-out object back in place, unless the key was created again meanwhile."""
+        if not os.path.lexists(staged):
+            return set()
+        try:
+            changed = self._place(key, str(staged), target, True, None)
+        except (AlreadyExists, KeyConflict):
+            log.warning("could not put %r back while rolling back a delete: the key was stored again", key)
+            return set()
+        os.unlink(staged)
+        return changed
+
+    async def create_all(self, objects: Sequence[NewObject]) -> list[ObjectInfo]:
+        return await asyncio.to_thread(self._create_all, list(objects))
+
+    async def delete_all(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            validate_key(key)
+        await asyncio.to_thread(self._delete_all, list(keys))
 
     def _prune(self, folder: Path) -> Path:
         """Remove `folder` and its parents while empty, so their names can become keys again."""
@@ -341,14 +486,18 @@ class LocalStorage:
     async def close(self) -> None:
         return None
 
-    def _sweep_temp_files(self) -> None:
-        """Remove temp files a killed process left behind (old enough that no write still owns them)."""
-        cutoff = time.time() - _STALE_TEMP_SECONDS
-        with contextlib.suppress(OSError), os.scandir(self._tmp) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        os.unlink(entry.path)
+    def _recover(self) -> None:
+        """Roll back the batches of writers that died, and remove every temp file they left."""
+        for path in abandoned(self._tmp, self._gate):
+            intent = read_intent(path) if path.is_dir() else None
+            if intent is not None:
+                log.warning(
+                    "rolling back an unfinished %s of %d image(s) left by a stopped process",
+                    intent.kind,
+                    len(intent.entries),
+                )
+                self._roll_back(path, intent)
+            remove(path)
 
 
 class _FileReader:
@@ -382,6 +531,7 @@ class _FileReader:
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENXIO})
+_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 def _content_type(head: bytes) -> str:
@@ -395,16 +545,32 @@ def _conflict(key: str) -> KeyConflict:
     return KeyConflict(f"the key {key!r} cannot be both an image and a folder of other images")
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make a link, rename or unlink in `folder` durable (skipped if the folder went away)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _unusable(root: Path, exc: OSError) -> str:
+    """One line for the operator: which folder, and why it cannot be written."""
+    where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != root else ""
+    if exc.errno in _READ_ONLY:
+        try:
+            read_only_mount = bool(os.statvfs(exc.filename or root).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only_mount = False
+        reason = (
+            "it is read-only (a read-only file system)" if read_only_mount else "it is read-only (no write permission)"
+        )
+    else:
+        reason = (exc.strerror or str(exc)).lower()
+    return (
+        f"the data folder {root} cannot be used: {reason}{where}; "
+        "uploads, deletes, derived variants and the generated token need it writable"
+    )
+
+
+def _write_error(message: str, exc: OSError) -> StorageError:
+    """A read-only or full file system is named (507); anything else is a storage failure (502)."""
+    if exc.errno in _READ_ONLY:
+        return StorageUnwritable(f"{message}: storage is read-only")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageUnwritable(f"{message}: storage is full")
+    return StorageError(message)
 
 
 def _os_error(key: str, exc: OSError) -> NotFound | StorageError:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar, cast
@@ -42,11 +43,12 @@ from ..errors import (
     StorageTimeout,
 )
 from ..keys import RESERVED_PREFIX, validate_key
-from .base import ObjectInfo, Page
+from .base import KeysAbsent, KeysTaken, NewObject, ObjectInfo, Page
 from .cursor import decode_cursor, encode_cursor
 from .location import parse_s3_url
 
 T = TypeVar("T")
+log = logging.getLogger("origin.storage")
 
 _MAX_POOL_CONNECTIONS = 64
 """Concurrent requests per process; more wait for a free connection."""
@@ -208,6 +210,53 @@ class S3Storage:
             errors = [e for e in reply.get("Errors", []) if e.get("Code") not in _MISSING]
             if errors:
                 raise StorageError(f"storage refused to remove {len(errors)} object(s), e.g. {errors[0].get('Key')!r}")
+
+    async def create_all(self, objects: Sequence[NewObject]) -> list[ObjectInfo]:
+        """Create-only PUTs side by side (one round trip); a refusal removes what this batch stored.
+
+        S3 has no multi-object transaction: readers may see part of a batch while it is
+        being written, and a process killed between the PUTs and the removal leaves
+        what it had stored (see the README).
+        """
+        results = await asyncio.gather(
+            *(
+                self.put(o.key, o.data, content_type=o.content_type, width=o.width, height=o.height, if_none_match=True)
+                for o in objects
+            ),
+            return_exceptions=True,
+        )
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if not failures:
+            return [result for result in results if isinstance(result, ObjectInfo)]
+        stored = [result.key for result in results if isinstance(result, ObjectInfo)]
+        if stored:
+            try:
+                await self.delete(stored)
+            except Exception:
+                log.exception("could not remove %d objects of a refused batch: %s", len(stored), stored)
+        taken = [o.key for o, result in zip(objects, results, strict=True) if isinstance(result, AlreadyExists)]
+        if taken:
+            raise KeysTaken(taken)
+        raise failures[0]
+
+    async def delete_all(self, keys: Sequence[str]) -> None:
+        """HEAD every key (KeysAbsent naming the missing ones), then one DeleteObjects.
+
+        Not atomic against concurrent writers: DeleteObjects cannot be conditional on
+        existence, so two concurrent removals of one key can both succeed.
+        """
+        found = await asyncio.gather(*(self._exists(key) for key in keys))
+        missing = [key for key, present in zip(keys, found, strict=True) if not present]
+        if missing:
+            raise KeysAbsent(missing)
+        await self.delete(keys)
+
+    async def _exists(self, key: str) -> bool:
+        try:
+            await self.head(key)
+        except NotFound:
+            return False
+        return True
 
     async def list(self, prefix: str, cursor: str | None, limit: int) -> Page:
         limit = min(max(1, limit), _MAX_KEYS)

@@ -10,6 +10,7 @@ import dataclasses
 
 from ..errors import InvalidParam, ParamOutOfRange, UnsupportedParam
 from ..formats import OUTPUT_FORMATS
+from ..keys import bidi_controls
 from ..spec import TransformSpec
 from .table import Family, Param
 from .values import (
@@ -146,7 +147,11 @@ def hue(name: str, raw: str) -> int:
 
 
 def filename(name: str, raw: str) -> str:
-    return text(255)(name, raw)  # type: ignore[return-value]
+    value: str = text(255)(name, raw)  # type: ignore[assignment]
+    if found := bidi_controls(value):
+        # They reorder what a download bar shows: `invoice\u202efdp.exe` reads as `invoiceexe.pdf`.
+        raise InvalidParam(f"{name} contains a bidirectional control character ({', '.join(found)})")
+    return value
 
 
 _DEFAULT = TransformSpec()
