@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyvips
 
-from bench import cache, memory, render, thumbor, upload, worker
+from bench import cache, faces, memory, overload, render, thumbor, upload, worker
 from bench.common import CLASSES, REDIS_URL, REPO, WIDTH, WRK_SECONDS, Run, class_of, section
 from origin.render import harden
 
@@ -44,6 +44,10 @@ SECTIONS: dict[str, Section] = {
     ),
     "upload": Section(upload.run, False, "management API POST vs raw write, local and S3 on moto (~30 s)"),
     "worker": Section(worker.run, False, "S3 upload -> warm variants via SQS; `image-origin warm` vs raw (~90 s)"),
+    "overload": Section(
+        overload.run, False, "64 cold renders, 64 slow readers, 1,500 trickling connections: RSS (~2 min)"
+    ),
+    "faces": Section(faces.run, False, "face detector on labelled photos: hits, misses, false positives, CPU (~15 s)"),
 }
 
 

@@ -33,6 +33,7 @@ from .settings import Settings
 from .signing import Signer
 from .source_memory import SourceMemory
 from .storage import open_storage
+from .urlparams.text import TextLimits
 
 SETTINGS = web.AppKey("settings", Settings)
 log = logging.getLogger("origin")
@@ -51,12 +52,17 @@ def render_config(settings: Settings) -> RenderConfig:
         compress_quality=settings.compress_quality,
         avif_effort=settings.avif_effort,
         webp_effort=settings.webp_effort,
+        text=TextLimits(settings.max_text_chars, settings.max_text_lines, settings.max_text_size),
     )
 
 
 def access_policy(settings: Settings) -> Access:
     """Presets (validated now: a bad one raises PresetError) and signing keys."""
-    limits = OutputLimits(max_side=settings.max_output_side, max_dpr=settings.max_dpr)
+    limits = OutputLimits(
+        max_side=settings.max_output_side,
+        max_dpr=settings.max_dpr,
+        text=TextLimits(settings.max_text_chars, settings.max_text_lines, settings.max_text_size),
+    )
     explicit = settings.presets != Settings.model_fields["presets"].default
     if explicit and not settings.presets.exists():
         raise PresetError(f"{settings.presets}: no such file")

@@ -43,11 +43,11 @@ _NAMED: dict[str, dict[str, Any]] = {
     "rect": {"type": "string", "pattern": "^[0-9]+,[0-9]+,[0-9]+,[0-9]+$", "description": "x,y,w,h in pixels"},
     "color": _COLOR,
     "boolean": {"type": "string", "enum": ["true", "false", "1", "0"]},
-    "fit": {"type": "string", "enum": ["clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp"]},
+    "fit": {"type": "string", "enum": ["clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp", "facearea"]},
     "fm": {"type": "string", "enum": list(OUTPUT_FORMATS)},
     "crop": {
         "type": "string",
-        "description": "comma-separated: top, bottom, left, right, and at most one of entropy, edges, focalpoint",
+        "description": "comma-separated: top, bottom, left, right, faces, and at most one of entropy, edges, focalpoint",
         "examples": ["top,left", "entropy", "focalpoint"],
     },
     "mark_align": {
@@ -55,7 +55,11 @@ _NAMED: dict[str, dict[str, Any]] = {
         "description": "comma-separated: one of top, middle, bottom and one of left, center, right",
         "examples": ["bottom,right"],
     },
-    "auto": {"type": "string", "description": "comma-separated: format, compress", "examples": ["format,compress"]},
+    "auto": {
+        "type": "string",
+        "description": "comma-separated: format, compress, enhance, redeye",
+        "examples": ["format,compress"],
+    },
     "storage_key": {"type": "string", "description": "the key of another image in the same storage (not a URL)"},
     "filename": {"type": "string", "minLength": 1, "maxLength": 255, "description": "download file name"},
     "hue": {"type": "integer", "description": "degrees, taken modulo 360"},
@@ -105,7 +109,7 @@ def url_parameters() -> list[dict[str, Any]]:
     listed.append(_query("preset", {"type": "string"}, "a named preset from presets.yaml"))
     listed.append(_query("s", {"type": "string"}, "signature (imgix md5 or HMAC-SHA256), when signing is on"))
     listed.append(
-        _query("expires", {"type": "integer", "minimum": 0}, "Unix seconds after which a signed URL is refused")
+        _query("expires", {"type": "integer"}, "Unix seconds after which a signed URL is refused (signed URLs only)")
     )
     listed.extend(
         _query(name, {"type": "string"}, "added by imgix client libraries; ignored") for name in params.IGNORED

@@ -373,11 +373,16 @@ class ImageService:
             mark = images.pop("mark", None)
             started = time.perf_counter()
             if spec.is_json:
-                body = await slot.run(describe, data, self.config)
+                body = await slot.run(functools.partial(describe, faces=spec.faces), data, self.config)
                 fmt, negotiated = "json", False
             else:
                 rendered = await slot.run(
-                    functools.partial(render, images=images), data, spec, accepts, self.config, mark
+                    functools.partial(render, blend=images.pop("blend", None), images=images),
+                    data,
+                    spec,
+                    accepts,
+                    self.config,
+                    mark,
                 )
                 body, fmt = rendered.body, rendered.format
                 negotiated = spec.fm is None and "format" in spec.auto
@@ -401,7 +406,7 @@ def _stored(image: Image) -> Stored:
 @functools.lru_cache(maxsize=65536)
 def variant_key(key: str, source_etag: str, spec: TransformSpec, accepts: Accepts, mark_etag: str = "") -> str:
     """hash(pipeline version, key, source version, canonical spec, negotiated format, and the
-    versions of the other stored images the spec names: `mark`, `mask`).
+    versions of the other stored images the spec names: `mark`, `mask`, `blend`).
 
     The Accept header counts only under `auto=format` without an explicit `fm`, and only
     reduced to three values, so one spec has at most three variants.

@@ -124,6 +124,8 @@ def test_playground_upload_transform_presets_delete(tmp_path: Path):
             for name in ("thumb", "card", "hero"):
                 page.wait_for_selector(f"figure[data-preset='{name}'] dd[data-field='bytes']")
             assert page.inner_text("figure[data-preset='card'] dd[data-field='size']") == "600 x 400"
+            # card has auto=format: the page asks as a browser's <img> would, so Chromium gets AVIF.
+            assert page.inner_text("figure[data-preset='card'] dd[data-field='format']") == "image/avif"
             shot("06-presets")
 
             # No sideways scrolling at phone width.

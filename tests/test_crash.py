@@ -318,3 +318,25 @@ async def test_a_folder_turned_read_only_while_serving_answers_507_naming_it(tmp
             assert await served(session, server.base, "keep.png") == image  # reads go on
     finally:
         server.stop()
+
+
+async def test_opening_the_folder_leaves_a_live_writers_batch_alone(tmp_path: Path):
+    """Recovery takes only what dead writers left: a batch in flight (its staging folder held)
+    in another process, or another instance here, is neither rolled back nor swept."""
+    from origin.storage import LocalStorage
+    from origin.storage.staging import Intent, Stage
+
+    data = tmp_path / "data"
+    first = LocalStorage(data)
+    live = Stage(first._tmp, first._gate)
+    live.write("0", b"staged bytes")
+    live.begin(Intent("create", [("k.png", "0")]))
+    dead = data / "_" / "tmp" / "w-dead"
+    dead.mkdir()
+    (dead / "0").write_bytes(b"left by a killed process")
+    LocalStorage(data)  # a second process opening the folder
+    assert (live.path / "journal.json").exists() and (live.path / "0").exists()
+    assert not dead.exists()
+    live.commit()
+    live.close()
+    assert leftovers(data) == []

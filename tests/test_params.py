@@ -468,58 +468,6 @@ def test_inert_parameters_do_not_mint_variants():
     assert "fp-x=0.2" in kept
 
 
-# Parameters of imgix's spec that no family takes yet: each a 400 naming it, never ignored.
-# (A family that adds one removes it here and tests it where it belongs.)
-NOT_YET = [
-    "blend=1",
-    "blend-align=1",
-    "blend-alpha=1",
-    "blend-color=1",
-    "blend-crop=1",
-    "blend-fit=1",
-    "blend-h=1",
-    "blend-mode=1",
-    "blend-pad=1",
-    "blend-size=1",
-    "blend-w=1",
-    "blend-x=1",
-    "blend-y=1",
-    "faceindex=1",
-    "facepad=1",
-    "faces=1",
-    "mark-base=1",
-    "mark-fit=1",
-    "mark-h=1",
-    "mark-rot=1",
-    "mark-tile=1",
-    "mark-w=1",
-    "mark-x=1",
-    "mark-y=1",
-    "txt=1",
-    "txt-align=1",
-    "txt-clip=1",
-    "txt-color=1",
-    "txt-fit=1",
-    "txt-font=1",
-    "txt-lead=1",
-    "txt-lig=1",
-    "txt-line=1",
-    "txt-line-color=1",
-    "txt-pad=1",
-    "txt-shad=1",
-    "txt-size=1",
-    "txt-track=1",
-    "txt-width=1",
-]
-
-
-@pytest.mark.parametrize("query", NOT_YET)
-def test_not_yet_supported_is_a_400_naming_the_parameter(query):
-    error = refused(query)
-    assert error.code == "unsupported_param" and error.status == 400
-    assert query.split("=")[0] in error.message
-
-
 @pytest.mark.parametrize(
     ("query", "reason"),
     [

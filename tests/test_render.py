@@ -519,6 +519,52 @@ def test_trim_removes_a_uniform_border():
     assert close(pixel(trimmed.body, 2, 2), BLUE)
 
 
+class _Recording(RenderGuard):
+    """Keeps every image the pipeline registers, to tell at which scale the source was decoded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[pyvips.Image] = []
+
+    def track(self, image: pyvips.Image) -> pyvips.Image:
+        self.images.append(image)
+        return super().track(image)
+
+
+def _full_decode_trim(data: bytes, width: int) -> pyvips.Image:
+    """The reference: libvips' full-size decode, its own trim box, resized to `width`."""
+    image = pyvips.Image.new_from_buffer(data, "")
+    left, top, w, h = image.find_trim(threshold=10, background=image.getpoint(0, 0))
+    trimmed = image.crop(left, top, w, h)
+    return trimmed.resize(width / trimmed.width, vscale=round(width * h / w) / trimmed.height)
+
+
+@pytest.mark.parametrize(
+    ("inner", "border", "width"),
+    [((1600, 1200), (400, 300), 200), ((120, 90), (1140, 855), 120)],
+    ids=["wide-subject-shrunk-decode", "small-subject-decoded-again"],
+)
+def test_trim_on_a_shrunk_jpeg_decode_finds_the_full_decodes_box(inner, border, width):
+    """trim no longer forces a full-size decode: the box found at 1/8 matches the full decode's
+    (to a pixel of the output), and a subject too small for the shrunk decode is decoded again."""
+    subject = quadrants(*inner)
+    framed = subject.embed(*border, inner[0] + 2 * border[0], inner[1] + 2 * border[1], extend="white")
+    data = framed.jpegsave_buffer(Q=95)
+    info = probe(data, CONFIG)
+    assert jpeg_shrink(info, spec_of(f"trim=auto&w={width}"), CONFIG) == 8
+    guard = _Recording()
+    rendered = run(data, f"trim=auto&w={width}&fm=png", guard=guard)
+    decoded_widths = [image.width for image in guard.images]
+    assert decoded_widths[0] == framed.width // 8  # first decoded at 1/8, never at full size...
+    assert (framed.width in decoded_widths) == (width == inner[0])  # ...unless the subject needs it
+    reference = _full_decode_trim(data, width)
+    assert abs(rendered.width - reference.width) <= 1 and abs(rendered.height - reference.height) <= 1
+    assert rendered.width == width and abs(rendered.height - round(width * inner[1] / inner[0])) <= 1
+    w, h = min(rendered.width, reference.width) - 4, min(rendered.height, reference.height) - 4
+    ours, theirs = decode(rendered.body).crop(2, 2, w, h), reference.crop(2, 2, w, h)
+    assert (ours - theirs).abs().avg() < 4.0  # mean absolute difference, 0-255 scale, edges left out
+
+
 def test_trim_then_resize():
     assert size(run(_framed().pngsave_buffer(), "trim=auto&w=20")) == (20, 15)
 
@@ -723,7 +769,7 @@ def test_describe_honours_limits_and_guard():
         ("w=110&pad=5", 8),
         ("rect=0,0,400,300&w=100", 4),
         ("rot=90&w=75", 8),
-        ("trim=auto&w=100", 1),
+        ("trim=auto&w=100", 8),
         ("fit=crop&w=100&h=100&crop=focalpoint&fp-z=2", 2),
     ],
 )

@@ -7,6 +7,7 @@
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "image-origin-token";
 const PAGE_SIZE = 24;
+const IMAGE_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8";
 const state = { key: null, cursors: [null], page: 0, next: null, selected: new Set(), blobs: [] };
 let timer = null;
 
@@ -160,7 +161,8 @@ function update() {
 async function show(target, img, meta) {
   const started = performance.now();
   try {
-    const response = await fetch(target);
+    // fetch() sends Accept: */*; an <img> would send the browser's image Accept, which auto=format reads.
+    const response = await fetch(target, { headers: { Accept: IMAGE_ACCEPT } });
     const blob = await response.blob();
     const elapsed = performance.now() - started;
     if (!response.ok) {

@@ -20,7 +20,18 @@ from . import palette
 from .budget import estimate
 from .config import RenderConfig
 from .encode import encode
+from .faces import require as require_faces
 from .guard import RenderGuard
+from .overlays import (
+    auto_enhance,
+    auto_redeye,
+    centre_on_faces,
+    draw_blend,
+    draw_text,
+    face_area,
+    find_faces,
+    needs_faces,
+)
 from .probe import SourceInfo, check_animation_cost, check_frames, probe
 from .steps import (
     Context,
@@ -60,15 +71,22 @@ PIPELINE: tuple[Step, ...] = (
     crop_rect,
     trim,
     rotate_flip,
+    find_faces,
+    face_area,
     make_plan,
+    centre_on_faces,
     crop_region,
     resize,
     to_srgb,
+    auto_enhance,
+    auto_redeye,
     adjust,
     adjust_tone,
     canvas,
     focal_debug,
+    draw_blend,
     draw_mark,
+    draw_text,
     border,
     mask,
     transparency_grid,
@@ -76,8 +94,12 @@ PIPELINE: tuple[Step, ...] = (
 )
 
 
-def _run(ctx: Context, guard: RenderGuard) -> pyvips.Image:
-    for step in PIPELINE:
+_UP_TO_TRIM = PIPELINE[: PIPELINE.index(trim) + 1]
+_AFTER_TRIM = PIPELINE[PIPELINE.index(trim) + 1 :]
+
+
+def _run(ctx: Context, guard: RenderGuard, steps: tuple[Step, ...] = PIPELINE) -> pyvips.Image:
+    for step in steps:
         guard.check()
         step(ctx)
         guard.track(ctx.image)
@@ -99,11 +121,18 @@ def _output_size(info: SourceInfo, spec: TransformSpec, config: RenderConfig) ->
     return plan(*_logical_before_load(info, spec), spec, config.max_output_side).output_size
 
 
-def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> int:
-    """The largest JPEG shrink-on-load factor whose decode still covers the output."""
-    if spec.trim is not None or spec.orient is not None:
+def jpeg_shrink(
+    info: SourceInfo, spec: TransformSpec, config: RenderConfig, logical: tuple[int, int] | None = None
+) -> int:
+    """The largest JPEG shrink-on-load factor whose decode still covers the output (none for
+    fit=facearea, whose region is only known once the faces are found).
+
+    `logical` is the size the plan starts from when it is known better than the header says
+    (after a trim); by default the header's, after `rect` and `rot`.
+    """
+    if spec.fit == "facearea" or spec.orient is not None:
         return 1
-    pre = plan(*_logical_before_load(info, spec), spec, config.max_output_side)
+    pre = plan(*(logical or _logical_before_load(info, spec)), spec, config.max_output_side)
     _, _, rw, rh = pre.region
     needed = max(pre.size[0] / rw, pre.size[1] / rh)
     for factor in _JPEG_SHRINKS:
@@ -113,8 +142,10 @@ def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> 
 
 
 def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
-    """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill)."""
-    smart = any(word in spec.crop for word in ("entropy", "edges"))
+    """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill,
+    face detection, auto=enhance's levels)."""
+    smart = any(word in spec.crop for word in ("entropy", "edges")) or needs_faces(spec)
+    smart = smart or "redeye" in spec.auto or "enhance" in spec.auto
     return bool(
         info.orientation != 1
         or spec.orient is not None
@@ -124,6 +155,22 @@ def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
         or smart
         or spec.fill == "blur"
     )
+
+
+def _require_faces(spec: TransformSpec) -> None:
+    """501 naming the `faces` extra before any decoding, when a face parameter cannot be served."""
+    asked = [
+        name
+        for name, on in (
+            ("fit=facearea", spec.fit == "facearea"),
+            ("crop=faces", "faces" in spec.crop),
+            ("auto=redeye", "redeye" in spec.auto),
+            ("blend-crop=faces", "faces" in spec.blend_crop),
+        )
+        if on
+    ]
+    if asked:
+        require_faces(asked[0])
 
 
 def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:
@@ -149,14 +196,17 @@ def render(
     config: RenderConfig,
     mark: bytes | None,
     guard: RenderGuard,
+    blend: bytes | None = None,
     images: Mapping[str, bytes] | None = None,
 ) -> Rendered:
-    """Render `data` per `spec`. Raises the typed 4xx/503 errors, never pyvips.Error.
+    """Render `data` per `spec` (`mark` and `blend`: the bytes of those keys). Raises the typed
+    4xx/501/503 errors, never pyvips.Error.
 
     The output format is chosen here, from the source's header, so the event loop never
     parses image headers. `images` holds the other stored images the spec names (`mask`).
     With `palette`, the body is the rendered image's colour palette (CSS or JSON) instead.
     """
+    _require_faces(spec)
     info = probe(data, config)
     fmt = output_format(spec.fm, "format" in spec.auto, info.format, accepts, info.has_alpha)
     if spec.palette is not None:
@@ -170,9 +220,9 @@ def render(
     try:
         with guard.reserve(cost):
             if animate:
-                image = _render_animation(data, info, spec, fmt, config, guard, mark, images or {})
+                image = _render_animation(data, info, spec, fmt, config, guard, mark, blend, images or {})
             else:
-                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink, images or {})
+                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink, blend, images or {})
             guard.check()
             if spec.palette is not None:
                 body, fmt = palette.render(guard.track(image), spec)
@@ -196,6 +246,7 @@ def _render_still(
     guard: RenderGuard,
     mark: bytes | None,
     shrink: int,
+    blend: bytes | None,
     images: Mapping[str, bytes],
 ) -> pyvips.Image:
     options: dict[str, object] = {"fail_on": "truncated"}
@@ -205,9 +256,27 @@ def _render_still(
         options["shrink"] = shrink
     image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
     ctx = Context(
-        image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark, images=images
+        image=image,
+        logical=(info.width, info.height),
+        spec=spec,
+        fmt=fmt,
+        config=config,
+        mark=mark,
+        blend=blend,
+        images=images,
     )
-    return _run(ctx, guard)
+    if spec.trim is None or shrink == 1:
+        return _run(ctx, guard)
+    # A trim is found on the shrunk decode: its box is within one shrunk pixel, which is at most one
+    # output pixel while the decode covers the output. When the trim keeps so little that the decode
+    # no longer covers it, decode again at the factor the trimmed size needs (rare: a small subject
+    # on a wide border) rather than upscale.
+    _run(ctx, guard, _UP_TO_TRIM)
+    width, height = ctx.logical
+    needed = jpeg_shrink(info, spec, config, (height, width) if spec.rot in (90, 270) else (width, height))
+    if needed < shrink:
+        return _render_still(data, info, spec, fmt, config, guard, mark, needed, blend, images)
+    return _run(ctx, guard, _AFTER_TRIM)
 
 
 def _render_animation(
@@ -218,6 +287,7 @@ def _render_animation(
     config: RenderConfig,
     guard: RenderGuard,
     mark: bytes | None,
+    blend: bytes | None,
     images: Mapping[str, bytes],
 ) -> pyvips.Image:
     """Every frame through the same pipeline, with one size for all: smart crops are
@@ -235,6 +305,7 @@ def _render_animation(
             fmt=fmt,
             config=config,
             mark=mark,
+            blend=blend,
             images=images,
             smart_allowed=False,
             trim_box=trim_box,

@@ -19,6 +19,7 @@ from ..spec import Color, TransformSpec
 from . import debug, effects, frame, grid, masks, tone, watermark
 from .config import RenderConfig
 from .encode import supports_alpha
+from .faces import Face
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Context:
     smart_allowed: bool = True
     trim_box: tuple[int, int, int, int] | None = None
     """Set by the first `trim`; an animation passes it on so every frame keeps one size."""
+    blend: bytes | None = None
+    faces: list[Face] | None = None
+    """Faces found for fit=facearea / crop=faces, at the logical scale."""
     images: Mapping[str, bytes] = field(default_factory=dict)
     """Other stored images the spec names, by parameter (`mask`; the mark is `mark`)."""
     planned_on: tuple[int, int] = (0, 0)
@@ -74,7 +78,12 @@ def crop_rect(ctx: Context) -> None:
     lw, lh = ctx.logical
     if x >= lw or y >= lh:
         raise InvalidParam(f"rect lies outside the {lw}x{lh} image")
-    w, h = min(w, lw - x), min(h, lh - y)
+    crop_to(ctx, (x, y, min(w, lw - x), min(h, lh - y)))
+
+
+def crop_to(ctx: Context, box: tuple[int, int, int, int]) -> None:
+    """Keep `box` (logical pixels, inside the image) of the current image."""
+    x, y, w, h = box
     fx, fy = _scale(ctx)
     left, top = min(int(x * fx), ctx.image.width - 1), min(int(y * fy), ctx.image.height - 1)
     width = max(1, min(round(w * fx), ctx.image.width - left))
@@ -92,12 +101,12 @@ def trim(ctx: Context) -> None:
     left, top, width, height = ctx.trim_box
     if width <= 0 or height <= 0:
         return
-    pad = ctx.spec.trim_pad
-    if pad:
-        right, bottom = min(ctx.image.width, left + width + pad), min(ctx.image.height, top + height + pad)
-        left, top = max(0, left - pad), max(0, top - pad)
-        width, height = right - left, bottom - top
     fx, fy = _scale(ctx)
+    if ctx.spec.trim_pad:
+        px, py = round(ctx.spec.trim_pad * fx), round(ctx.spec.trim_pad * fy)
+        right, bottom = min(ctx.image.width, left + width + px), min(ctx.image.height, top + height + py)
+        left, top = max(0, left - px), max(0, top - py)
+        width, height = right - left, bottom - top
     ctx.image = ctx.image.crop(left, top, width, height)
     ctx.logical = (max(1, round(width / fx)), max(1, round(height / fy)))
 
@@ -280,8 +289,22 @@ def _embed(image: pyvips.Image, size: Size, offset: Size, colour: Color | None, 
 def draw_mark(ctx: Context) -> None:
     if ctx.mark is None:
         return
-    mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, ctx.spec, ctx.config)
-    ctx.image = watermark.composite(ctx.image, mark, ctx.spec)
+    spec = ctx.spec
+    opts = watermark.MarkOptions(
+        align=spec.mark_align,
+        alpha=spec.mark_alpha,
+        scale=spec.mark_scale,
+        pad=spec.mark_pad,
+        w=spec.mark_w,
+        h=spec.mark_h,
+        fit=spec.mark_fit,
+        x=spec.mark_x,
+        y=spec.mark_y,
+        rot=spec.mark_rot,
+        tile=spec.mark_tile == "grid",
+    )
+    mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, opts, ctx.config)
+    ctx.image = watermark.composite(ctx.image, mark, opts)
 
 
 def focal_debug(ctx: Context) -> None:

@@ -1,0 +1,1 @@
+"""image-origin: a self-hosted image origin that speaks imgix's URL vocabulary."""

@@ -1,0 +1,149 @@
+"""The origin's own writes as storage events, so uploads through the API are pre-rendered too.
+
+With Redis, events go to the stream the workers read (XADD; a failure is logged, never
+the request's failure: the GET path renders on demand whatever happens here). On the
+embedded default there is no worker: a bounded in-process queue feeds the handler in
+this process, and when it is full an event is logged and dropped, for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
+
+from aiohttp import web
+
+from workers.events import Handler, StorageEvent, enter_handler, stream_key, to_fields
+
+from .cache import redis as redis_cache
+from .settings import Settings
+from .storage import ObjectInfo
+
+T = TypeVar("T")
+HandlerFactory = Callable[[web.Application], object]
+"""Makes the in-process handler once the app's service is open: the handler, an awaitable of
+it, or an async context manager yielding it (see workers.events.enter_handler)."""
+SOURCE = "origin"
+log = logging.getLogger("origin.events")
+
+
+class Emitter(Protocol):
+    async def emit(self, event: StorageEvent) -> None:
+        """Hand the event on; never raises, never waits for the event to be handled."""
+
+
+EMITTER = web.AppKey("emitter", Emitter)
+
+
+class NoEmitter:
+    """No Redis and no in-process handler: nothing to tell."""
+
+    async def emit(self, event: StorageEvent) -> None:
+        return None
+
+
+class StreamEmitter:
+    """Appends to the Redis stream, within `redis_timeout`, trimmed to about `events_stream_maxlen`."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.redis_url is None:
+            raise ValueError("the event stream needs redis_url")
+        self.client = redis_cache.connect(settings.redis_url, settings.redis_timeout)
+        self.stream = stream_key(settings.redis_prefix)
+        self.timeout = settings.redis_timeout
+        self.maxlen = settings.events_stream_maxlen
+
+    async def emit(self, event: StorageEvent) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.client.xadd(self.stream, to_fields(event), maxlen=self.maxlen, approximate=True)
+        except Exception as exc:  # noqa: BLE001 - an event lost costs a render on demand, never the request
+            log.warning("could not queue %s %r (%s: %s)", event.kind, event.key, type(exc).__name__, exc)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class QueueEmitter:
+    """A bounded queue and one task that hands each event to the handler, in this process."""
+
+    def __init__(self, handler: Handler, size: int) -> None:
+        self.handler = handler
+        self.queue: asyncio.Queue[StorageEvent] = asyncio.Queue(size)
+        self._busy = False
+        self._closing = False
+        self._task = asyncio.get_running_loop().create_task(self._consume())
+
+    async def emit(self, event: StorageEvent) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            log.warning("event queue full (%d): dropped %s %r", self.queue.maxsize, event.kind, event.key)
+
+    async def close(self) -> None:
+        """Finish the event being handled; the ones still queued are dropped (and counted)."""
+        self._closing = True
+        if not self._busy:
+            self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        if not self.queue.empty():
+            log.info("stopping: %d queued events dropped", self.queue.qsize())
+
+    async def _consume(self) -> None:
+        while not self._closing:
+            event = await self.queue.get()
+            self._busy = True
+            try:
+                await self.handler.handle(event)
+            except Exception:  # no retry here: the GET path renders on demand
+                log.exception("event %s %r failed; dropped", event.kind, event.key)
+            finally:
+                self._busy = False
+
+
+def setup_events(app: web.Application, settings: Settings, handler_factory: HandlerFactory | None) -> None:
+    """Open the emitter after the service (the handler may use it), close it after the writes drained.
+
+    Call after the service's cleanup context and before the management API's.
+    """
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            emitter: Emitter
+            if settings.redis_url is not None:
+                stream = StreamEmitter(settings)
+                stack.push_async_callback(stream.close)
+                emitter = stream
+            elif handler_factory is not None:
+                handler = await enter_handler(stack, handler_factory(app))
+                local = QueueEmitter(handler, settings.events_queue_size)
+                stack.push_async_callback(local.close)
+                emitter = local
+            else:
+                emitter = NoEmitter()
+            app[EMITTER] = emitter
+            yield
+
+    app.cleanup_ctx.append(lifetime)
+
+
+async def announced(emitter: Emitter, work: Awaitable[T], events: Callable[[T], Iterable[StorageEvent]]) -> T:
+    """`work`'s result, once the events it describes are emitted (nothing when it fails).
+
+    Run inside the write's own app-owned task, so a client that hangs up loses no event.
+    """
+    result = await work
+    for event in events(result):
+        await emitter.emit(event)
+    return result
+
+
+def created(info: ObjectInfo) -> StorageEvent:
+    return StorageEvent("created", info.key, info.etag or None, SOURCE)
+
+
+def removed(key: str) -> StorageEvent:
+    return StorageEvent("removed", key, None, SOURCE)

@@ -1,0 +1,113 @@
+"""Renders run off the event loop in a bounded pool with a bounded queue and a deadline.
+
+A render takes its slot (`admit`) before its source is read, so a request the pool
+cannot take is refused having read nothing from storage. The slot is held until the
+render's thread has really finished, so a timed-out render keeps it until libvips has
+honoured the kill flag: the pool can never hold more renders than it admits. Past
+`workers + queue` the answer is 503 with Retry-After at once, instead of a queue that
+grows without bound. Inside the pool, renders share a memory budget so heavy decodes
+take turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from .errors import Overloaded, RenderTimeout
+from .render import RenderGuard
+from .render.budget import MemoryBudget
+from .source_memory import Hold
+
+T = TypeVar("T")
+
+
+class RenderPool:
+    def __init__(self, workers: int, queue: int, timeout: float, retry_after: int, memory: int) -> None:
+        self.workers = workers
+        self.capacity = workers + queue
+        self.timeout = timeout
+        self.retry_after = retry_after
+        self.admitted = 0
+        self.renders = 0
+        self.budget = MemoryBudget(memory)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
+
+    @property
+    def queued(self) -> int:
+        return max(0, self.admitted - self.workers)
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[Slot]:
+        """A slot for one render, taken now (503 when full) and held until the block ends or,
+        once `Slot.run` has started, until the render's thread has finished."""
+        if self.admitted >= self.capacity:
+            raise Overloaded("the render queue is full; retry shortly", headers={"Retry-After": str(self.retry_after)})
+        self.admitted += 1
+        slot = Slot(self)
+        try:
+            yield slot
+        finally:
+            slot.leave()
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Admit and run `fn(*args, guard)` in one go (nothing to read first)."""
+        with self.admit() as slot:
+            return await slot.run(fn, *args)
+
+    def close(self) -> None:
+        """Wait for renders in flight to finish (SIGTERM drains, it does not abandon)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class Slot:
+    """One admitted render, and what it keeps alive (the source bytes it holds) until it ends."""
+
+    def __init__(self, pool: RenderPool) -> None:
+        self._pool = pool
+        self._holds: list[Hold] = []
+        self._running = False
+        self._released = False
+
+    def keep(self, hold: Hold) -> None:
+        """Release `hold` with the slot: the render's thread holds the source bytes until it ends."""
+        self._holds.append(hold)
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(*args, guard)` in the pool; 503 past the deadline."""
+        pool = self._pool
+        guard = RenderGuard(pool.budget)
+        loop = asyncio.get_running_loop()
+        pool.renders += 1
+        future = loop.run_in_executor(pool._executor, functools.partial(fn, *args, guard))
+        self._running = True  # from here the thread owns the slot
+        future.add_done_callback(self._finished)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), pool.timeout)
+        except TimeoutError:
+            guard.kill()
+            raise RenderTimeout(
+                f"the render took longer than {pool.timeout:g} s", headers={"Retry-After": str(pool.retry_after)}
+            ) from None
+
+    def leave(self) -> None:
+        """The admitting block ended: release now unless a render thread still owns the slot."""
+        if not self._running:
+            self._release()
+
+    def _finished(self, future: asyncio.Future[Any]) -> None:
+        self._release()
+        if not future.cancelled():
+            future.exception()  # retrieved here so a killed render's error is never "unhandled"
+
+    def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._pool.admitted -= 1
+        for hold in self._holds:
+            hold.release()

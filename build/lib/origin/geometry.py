@@ -1,0 +1,159 @@
+"""imgix's width/height arithmetic as a pure function: source size + spec -> a Plan.
+
+Keeping the fit modes here, away from pyvips, makes the table of "source x request ->
+output size" testable without decoding anything, and lets the renderer pick the
+shrink-on-load factor before it decodes a single pixel.
+
+Every plan is "take this region of the source, resize it to `size`, then optionally
+place it on a `canvas`". Cropping first and resizing second bounds the work by the
+output size, whatever the aspect ratios involved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .spec import TransformSpec
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the renderer does with a (rect-cropped, trimmed, rotated) source of a known size."""
+
+    region: Box
+    """x, y, width, height of the source to keep (the whole source when nothing is cropped)."""
+    size: tuple[int, int]
+    """Width and height the region is resized to."""
+    canvas: tuple[int, int] | None = None
+    """Width and height of the fill / fillmax / clamp canvas the resized image is placed on."""
+    offset: tuple[int, int] = (0, 0)
+    """Where the resized image sits on the canvas."""
+    smart: str | None = None
+    """libvips `interesting` mode when libvips, not the plan, places the region."""
+    pad: int = 0
+    """Border in `bg` around everything else, kept apart so clamp's edge pixels stop at it."""
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        width, height = self.canvas or self.size
+        return width + 2 * self.pad, height + 2 * self.pad
+
+
+def _px(value: float | None, source: int, dpr: float) -> float | None:
+    if value is None:
+        return None
+    return (value * source if value < 1 else value) * dpr
+
+
+def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
+    """The region, resize and canvas for `spec` on a `src_w` x `src_h` source.
+
+    `pad` lies inside the requested size, so the content gets the box minus the padding,
+    and the content's own cap shrinks by the padding so the output stays within `max_side`
+    (a pad too wide for the cap is narrowed to leave one pixel of content).
+    """
+    w = _px(spec.w, src_w, spec.dpr)
+    h = _px(spec.h, src_h, spec.dpr)
+    if spec.fit in ("crop", "fill") and spec.ar is not None:
+        w, h = _apply_ratio(w, h, spec.ar, src_w, src_h)
+    w, h = _cap(w, h, max_side)
+    pad = min(spec.pad, (max_side - 1) // 2)
+    if w is not None:
+        w = max(1.0, w - 2 * pad)
+    if h is not None:
+        h = max(1.0, h - 2 * pad)
+    result = _fit(src_w, src_h, w, h, spec, max(1, max_side - 2 * pad))
+    return replace(result, pad=pad) if pad else result
+
+
+def _apply_ratio(w: float | None, h: float | None, ar: float, src_w: int, src_h: int) -> tuple[float, float]:
+    """`ar` completes a single size (fit=crop crops to it, fit=fill pads to it); with no size
+    the frame is the largest box of that ratio inside the source."""
+    if w is not None and h is not None:
+        return w, h
+    if w is not None:
+        return w, w / ar
+    if h is not None:
+        return h * ar, h
+    if src_w / src_h > ar:
+        return src_h * ar, float(src_h)
+    return float(src_w), src_w / ar
+
+
+def _cap(w: float | None, h: float | None, max_side: int) -> tuple[float | None, float | None]:
+    largest = max((v for v in (w, h) if v is not None), default=0.0)
+    if largest <= max_side:
+        return w, h
+    k = max_side / largest
+    return (None if w is None else w * k), (None if h is None else h * k)
+
+
+def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: TransformSpec, max_side: int) -> Plan:
+    whole: Box = (0, 0, src_w, src_h)
+    fit = spec.fit
+    no_enlarge = fit in ("max", "min", "fillmax")
+    if w is None and h is None:
+        # Nothing asked: the source as it is, unless it is larger than the output cap.
+        return Plan(region=whole, size=_contain(src_w, src_h, None, None, True, max_side))
+    if fit == "fillmax" and (w is None or h is None):
+        # imgix: fillmax never enlarges the image, but the canvas is still the full box,
+        # its missing side following the source's ratio (300x200, w=600 -> 600x400).
+        w = w if w is not None else h * src_w / src_h  # type: ignore[operator]
+        h = h if h is not None else w * src_h / src_w
+        w, h = _cap(w, h, max_side)
+    elif w is None or h is None or fit in ("clip", "max"):
+        return Plan(region=whole, size=_contain(src_w, src_h, w, h, no_enlarge, max_side))
+    tw, th = _round(w), _round(h)
+    if fit == "scale":
+        return Plan(region=whole, size=(tw, th))
+    if fit in ("crop", "min"):
+        if fit == "min":
+            k = min(1.0, src_w / tw, src_h / th)
+            tw, th = _round(tw * k), _round(th * k)
+        return _cover(src_w, src_h, tw, th, spec)
+    # fill, fillmax, clamp: the whole image, contained, on a w x h canvas.
+    size = _contain(src_w, src_h, w, h, fit == "fillmax", max_side)
+    offset = ((tw - size[0]) // 2, (th - size[1]) // 2)
+    return Plan(region=whole, size=size, canvas=(tw, th), offset=offset)
+
+
+def _contain(
+    src_w: int, src_h: int, w: float | None, h: float | None, no_enlarge: bool, max_side: int
+) -> tuple[int, int]:
+    """Scale to fit inside w x h (either may be absent), keeping the aspect ratio."""
+    scale = min((v / s for v, s in ((w, src_w), (h, src_h)) if v is not None), default=1.0)
+    if no_enlarge:
+        scale = min(scale, 1.0)
+    scale = min(scale, max_side / src_w, max_side / src_h)
+    width, height = src_w * scale, src_h * scale
+    # The constraining side matches the request exactly; the other follows the ratio.
+    return _round(width), _round(height)
+
+
+def _cover(src_w: int, src_h: int, tw: int, th: int, spec: TransformSpec) -> Plan:
+    """Fill tw x th exactly: choose the source region with that aspect ratio, then resize it."""
+    scale = max(tw / src_w, th / src_h)
+    focal = "focalpoint" in spec.crop
+    if focal:
+        scale *= spec.fp_z
+    rw = min(src_w, _round(tw / scale))
+    rh = min(src_h, _round(th / scale))
+    if focal:
+        x = _clamp(round(spec.fp_x * src_w - rw / 2), 0, src_w - rw)
+        y = _clamp(round(spec.fp_y * src_h - rh / 2), 0, src_h - rh)
+        return Plan(region=(x, y, rw, rh), size=(tw, th))
+    smart = "entropy" if "entropy" in spec.crop else "attention" if "edges" in spec.crop else None
+    x = 0 if "left" in spec.crop else src_w - rw if "right" in spec.crop else (src_w - rw) // 2
+    y = 0 if "top" in spec.crop else src_h - rh if "bottom" in spec.crop else (src_h - rh) // 2
+    return Plan(region=(x, y, rw, rh), size=(tw, th), smart=smart)
+
+
+def _round(value: float) -> int:
+    """Whole pixels, halves up (as params rounds sizes), never below one pixel."""
+    return max(1, int(value + 0.5))
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))

@@ -1,0 +1,1 @@
+"""The HTTP edge: thin handlers over `service`, one error middleware, pure header helpers."""

@@ -1,0 +1,211 @@
+"""The render pipeline: bytes in, bytes out, as a declared list of small steps.
+
+Reading `PIPELINE` tells the whole story of a render (the steps are in `steps.py`). The
+deadline is checked between steps, and every image is registered with the guard so a
+timeout can kill whatever libvips is computing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pyvips
+
+from ..errors import CorruptImage
+from ..formats import Accepts, output_format
+from ..geometry import plan
+from ..spec import TransformSpec
+from .budget import estimate
+from .config import RenderConfig
+from .encode import encode
+from .guard import RenderGuard
+from .probe import SourceInfo, check_frames, probe
+from .steps import (
+    Context,
+    Step,
+    adjust,
+    background,
+    canvas,
+    crop_rect,
+    crop_region,
+    draw_mark,
+    make_plan,
+    orient,
+    resize,
+    rotate_flip,
+    to_srgb,
+    trim,
+)
+
+_JPEG_SHRINKS = (8, 4, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    body: bytes
+    format: str
+    width: int
+    height: int
+
+
+PIPELINE: tuple[Step, ...] = (
+    orient,
+    crop_rect,
+    trim,
+    rotate_flip,
+    make_plan,
+    crop_region,
+    resize,
+    to_srgb,
+    adjust,
+    canvas,
+    draw_mark,
+    background,
+)
+
+
+def _run(ctx: Context, guard: RenderGuard) -> pyvips.Image:
+    for step in PIPELINE:
+        guard.check()
+        step(ctx)
+        guard.track(ctx.image)
+    return ctx.image
+
+
+def _logical_before_load(info: SourceInfo, spec: TransformSpec) -> tuple[int, int]:
+    width, height = info.width, info.height
+    if spec.rect is not None:
+        x, y, w, h = spec.rect
+        width, height = max(1, min(w, width - x)), max(1, min(h, height - y))
+    if spec.rot in (90, 270):
+        width, height = height, width
+    return width, height
+
+
+def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> int:
+    """The largest JPEG shrink-on-load factor whose decode still covers the output."""
+    if spec.trim is not None:
+        return 1
+    pre = plan(*_logical_before_load(info, spec), spec, config.max_output_side)
+    _, _, rw, rh = pre.region
+    needed = max(pre.size[0] / rw, pre.size[1] / rh)
+    for factor in _JPEG_SHRINKS:
+        if needed * factor <= 1:
+            return factor
+    return 1
+
+
+def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
+    """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill)."""
+    smart = any(word in spec.crop for word in ("entropy", "edges"))
+    return bool(info.orientation != 1 or spec.rot or spec.flip or spec.trim or smart or spec.fill == "blur")
+
+
+def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:
+    """True when the source itself is a valid answer: same format, upright, within the output
+    cap, no metadata or profile to strip, already 8-bit sRGB (or grey), and no animation the
+    render would have reduced to one frame."""
+    bare = replace(spec, q=None, auto=(), lossless=False, fm=None, dl=None)
+    return (
+        bare == TransformSpec()
+        and fmt == info.format
+        and info.orientation == 1
+        and not info.has_metadata
+        and info.plain_colour
+        and max(info.width, info.height) <= config.max_output_side
+        and (config.animation or not info.animated)
+    )
+
+
+def render(
+    data: bytes,
+    spec: TransformSpec,
+    accepts: Accepts,
+    config: RenderConfig,
+    mark: bytes | None,
+    guard: RenderGuard,
+) -> Rendered:
+    """Render `data` per `spec`. Raises the typed 4xx/503 errors, never pyvips.Error.
+
+    The output format is chosen here, from the source's header, so the event loop never
+    parses image headers.
+    """
+    info = probe(data, config)
+    fmt = output_format(spec.fm, "format" in spec.auto, info.format, accepts, info.has_alpha)
+    animate = config.animation and fmt in ("gif", "webp") and info.animated
+    if animate:
+        check_frames(info, config)
+    shrink = 1 if animate or info.format != "jpg" else jpeg_shrink(info, spec, config)
+    cost = estimate(info, len(data), shrink) * (info.pages if animate else 1)
+    try:
+        with guard.reserve(cost):
+            if animate:
+                image = _render_animation(data, info, spec, fmt, config, guard, mark)
+            else:
+                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink)
+            guard.check()
+            body = encode(guard.track(image), fmt, spec, config)
+    except pyvips.Error:
+        guard.check()
+        raise CorruptImage("the image data is corrupt or truncated") from None
+    if _only_recompresses(spec, fmt, info, config) and len(body) >= len(data):
+        return Rendered(data, info.format, info.width, info.height)
+    height = image.get("page-height") if animate else image.height
+    return Rendered(body, fmt, image.width, height)
+
+
+def _render_still(
+    data: bytes,
+    info: SourceInfo,
+    spec: TransformSpec,
+    fmt: str,
+    config: RenderConfig,
+    guard: RenderGuard,
+    mark: bytes | None,
+    shrink: int,
+) -> pyvips.Image:
+    options: dict[str, object] = {"fail_on": "truncated"}
+    if not _needs_random_access(info, spec):
+        options["access"] = "sequential"
+    if shrink > 1:
+        options["shrink"] = shrink
+    image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
+    ctx = Context(image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark)
+    return _run(ctx, guard)
+
+
+def _render_animation(
+    data: bytes,
+    info: SourceInfo,
+    spec: TransformSpec,
+    fmt: str,
+    config: RenderConfig,
+    guard: RenderGuard,
+    mark: bytes | None,
+) -> pyvips.Image:
+    """Every frame through the same pipeline, with one size for all: smart crops are
+    centred and the first frame's trim box is applied to every frame."""
+    source = guard.track(pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="truncated"))
+    frame_height = source.get("page-height") if source.get_typeof("page-height") else source.height
+    frames = []
+    trim_box = None
+    for index in range(source.height // frame_height):
+        frame = source.crop(0, index * frame_height, source.width, frame_height)
+        ctx = Context(
+            image=frame,
+            logical=(frame.width, frame.height),
+            spec=spec,
+            fmt=fmt,
+            config=config,
+            mark=mark,
+            smart_allowed=False,
+            trim_box=trim_box,
+        )
+        frames.append(_run(ctx, guard))
+        trim_box = ctx.trim_box
+    joined = pyvips.Image.arrayjoin(frames, across=1).copy()
+    joined.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+    for field in ("delay", "loop", "gif-delay"):
+        if source.get_typeof(field):
+            joined.set_type(source.get_typeof(field), field, source.get(field))
+    return joined

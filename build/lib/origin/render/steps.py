@@ -1,0 +1,244 @@
+"""The render steps: each takes the context and replaces its image (pyvips; no I/O).
+
+Sizes: `ctx.logical` is the current image's size at the source's scale. JPEG sources
+are decoded at the largest 1/2, 1/4 or 1/8 scale that still covers the output
+(shrink-on-load), so the decoded image may be smaller than `logical`; the geometry
+plan is made at the logical scale and mapped onto the decoded pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pyvips
+
+from ..errors import InvalidParam
+from ..geometry import Plan, plan
+from ..spec import Color, TransformSpec
+from . import effects, watermark
+from .config import RenderConfig
+from .encode import supports_alpha
+
+
+@dataclass
+class Context:
+    image: pyvips.Image
+    logical: tuple[int, int]
+    spec: TransformSpec
+    fmt: str
+    config: RenderConfig
+    mark: bytes | None = None
+    plan: Plan | None = None
+    smart_allowed: bool = True
+    trim_box: tuple[int, int, int, int] | None = None
+    """Set by the first `trim`; an animation passes it on so every frame keeps one size."""
+
+
+Step = Callable[[Context], None]
+Size = tuple[int, int]
+
+
+def _scale(ctx: Context) -> tuple[float, float]:
+    return ctx.image.width / ctx.logical[0], ctx.image.height / ctx.logical[1]
+
+
+def orient(ctx: Context) -> None:
+    """EXIF auto-orientation, always; the tag is removed so nothing rotates it twice."""
+    if ctx.image.get_typeof("orientation") and ctx.image.get("orientation") != 1:
+        ctx.image = ctx.image.autorot()
+
+
+def crop_rect(ctx: Context) -> None:
+    """`rect`: a source-pixel crop, clipped to the image, before anything is resized."""
+    if ctx.spec.rect is None:
+        return
+    x, y, w, h = ctx.spec.rect
+    lw, lh = ctx.logical
+    if x >= lw or y >= lh:
+        raise InvalidParam(f"rect lies outside the {lw}x{lh} image")
+    w, h = min(w, lw - x), min(h, lh - y)
+    fx, fy = _scale(ctx)
+    left, top = min(int(x * fx), ctx.image.width - 1), min(int(y * fy), ctx.image.height - 1)
+    width = max(1, min(round(w * fx), ctx.image.width - left))
+    height = max(1, min(round(h * fy), ctx.image.height - top))
+    ctx.image = ctx.image.crop(left, top, width, height)
+    ctx.logical = (w, h)
+
+
+def trim(ctx: Context) -> None:
+    """`trim`: remove uniform borders of the top-left pixel's colour (auto) or `trim-color`."""
+    if ctx.spec.trim is None:
+        return
+    if ctx.trim_box is None:
+        ctx.trim_box = _find_trim(ctx.image, ctx.spec)
+    left, top, width, height = ctx.trim_box
+    if width <= 0 or height <= 0:
+        return
+    fx, fy = _scale(ctx)
+    ctx.image = ctx.image.crop(left, top, width, height)
+    ctx.logical = (max(1, round(width / fx)), max(1, round(height / fy)))
+
+
+def _find_trim(image: pyvips.Image, spec: TransformSpec) -> tuple[int, int, int, int]:
+    """The box inside the border; width 0 keeps the image (all border, or under the 3x3
+    median window that libvips' find_trim needs)."""
+    if min(image.width, image.height) < 3:
+        return 0, 0, 0, 0
+    colour = image.flatten(background=[255, 255, 255]) if image.hasalpha() else image
+    if spec.trim == "color" and spec.trim_color is not None:
+        background = list(spec.trim_color[: colour.bands])
+    else:
+        background = colour.getpoint(0, 0)
+    left, top, width, height = colour.find_trim(threshold=spec.trim_tol, background=background)
+    return left, top, width, height
+
+
+def rotate_flip(ctx: Context) -> None:
+    """`rot` (90-degree steps, counter-clockwise as imgix documents) and `flip`, before
+    sizing, so `w` is the output's width. libvips' `rot` turns clockwise."""
+    if ctx.spec.rot:
+        ctx.image = ctx.image.rot(f"d{360 - ctx.spec.rot}")
+        if ctx.spec.rot in (90, 270):
+            ctx.logical = (ctx.logical[1], ctx.logical[0])
+    if ctx.spec.flip in ("h", "hv"):
+        ctx.image = ctx.image.fliphor()
+    if ctx.spec.flip in ("v", "hv"):
+        ctx.image = ctx.image.flipver()
+
+
+def make_plan(ctx: Context) -> None:
+    ctx.plan = plan(ctx.logical[0], ctx.logical[1], ctx.spec, ctx.config.max_output_side)
+    if not ctx.smart_allowed and ctx.plan.smart:
+        ctx.plan = replace(ctx.plan, smart=None)
+
+
+def crop_region(ctx: Context) -> None:
+    """Keep the plan's region: at the plan's place, or where libvips finds the interest."""
+    assert ctx.plan is not None
+    x, y, w, h = ctx.plan.region
+    if (x, y, w, h) == (0, 0, *ctx.logical):
+        return
+    fx, fy = _scale(ctx)
+    width = max(1, min(round(w * fx), ctx.image.width))
+    height = max(1, min(round(h * fy), ctx.image.height))
+    if ctx.plan.smart:
+        ctx.image = ctx.image.smartcrop(width, height, interesting=ctx.plan.smart)
+    else:
+        left = min(round(x * fx), ctx.image.width - width)
+        top = min(round(y * fy), ctx.image.height - height)
+        ctx.image = ctx.image.crop(left, top, width, height)
+    ctx.logical = (w, h)
+
+
+def resize(ctx: Context) -> None:
+    """Resize to the plan's exact size, premultiplied so transparent edges stay clean.
+
+    As libvips' own thumbnail does, the premultiplied image is cast back to its band
+    format before resizing: resizing floats costs twice the time and four times the
+    memory of resizing 8-bit pixels, for no visible gain.
+    """
+    assert ctx.plan is not None
+    tw, th = ctx.plan.size
+    image = ctx.image
+    if (image.width, image.height) != (tw, th):
+        alpha = image.hasalpha()
+        band_format = image.format
+        if alpha:
+            image = image.premultiply().cast(band_format)
+        image = image.resize(tw / image.width, vscale=th / image.height)
+        if alpha:
+            image = image.unpremultiply().cast(band_format)
+        if (image.width, image.height) != (tw, th):
+            image = image.embed(0, 0, tw, th, extend="copy")
+    ctx.image = image
+    ctx.logical = (tw, th)
+
+
+def to_srgb(ctx: Context) -> None:
+    """8-bit sRGB from whatever came in (ICC-tagged, CMYK, grey, 16-bit), after resizing.
+
+    An RGB image whose embedded profile is sRGB already is left alone: the transform
+    would cost ~4 ms a render to change nothing.
+    """
+    image = ctx.image
+    if image.get_typeof("icc-profile-data") and not _is_srgb(image):
+        try:
+            image = image.icc_transform("srgb", embedded=True, intent="perceptual")
+        except pyvips.Error:
+            pass
+    if image.interpretation != "srgb":
+        image = image.colourspace("srgb")
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    ctx.image = image
+
+
+def _is_srgb(image: pyvips.Image) -> bool:
+    return image.interpretation == "srgb" and b"sRGB" in image.get("icc-profile-data")
+
+
+def adjust(ctx: Context) -> None:
+    spec = ctx.spec
+    if effects.has_adjustments(spec):
+        ctx.image = effects.adjust(ctx.image, spec)
+    if spec.blur:
+        ctx.image = effects.blur(ctx.image, spec.blur)
+    if spec.sharp:
+        ctx.image = effects.sharpen(ctx.image, spec.sharp)
+
+
+def canvas(ctx: Context) -> None:
+    """fill / fillmax / clamp: place the image on the plan's canvas; then `pad` around it."""
+    assert ctx.plan is not None
+    if ctx.plan.canvas is not None:
+        ctx.image = _place(ctx.image, ctx.plan.canvas, ctx.plan.offset, ctx.spec, ctx.fmt)
+    if ctx.plan.pad:
+        pad = ctx.plan.pad
+        size = (ctx.image.width + 2 * pad, ctx.image.height + 2 * pad)
+        ctx.image = _embed(ctx.image, size, (pad, pad), ctx.spec.bg, ctx.fmt)
+
+
+def _place(image: pyvips.Image, size: Size, offset: Size, spec: TransformSpec, fmt: str) -> pyvips.Image:
+    """The canvas of one fit mode: edge pixels (clamp), a blurred backdrop, or a colour."""
+    (cw, ch), (ox, oy) = size, offset
+    if spec.fit == "clamp":
+        return image.embed(ox, oy, cw, ch, extend="copy")
+    if spec.fill == "blur":
+        backdrop = image.resize(cw / image.width, vscale=ch / image.height).gaussblur(max(2.0, cw / 40))
+        backdrop = backdrop.crop(0, 0, min(cw, backdrop.width), min(ch, backdrop.height))
+        backdrop = backdrop.embed(0, 0, cw, ch, extend="copy").cast("uchar")
+        return backdrop.insert(image, ox, oy)
+    return _embed(image, size, offset, spec.fill_color or spec.bg, fmt)
+
+
+def _embed(image: pyvips.Image, size: Size, offset: Size, colour: Color | None, fmt: str) -> pyvips.Image:
+    """`image` at `offset` on a `size` canvas of `colour`: by default transparent where the
+    format keeps alpha, else white."""
+    if colour is None:
+        colour = (255, 255, 255, 0) if supports_alpha(fmt) else (255, 255, 255, 255)
+    if colour[3] < 255 and not image.hasalpha():
+        image = image.bandjoin(255)
+    background = list(colour if image.hasalpha() else colour[:3])
+    return image.embed(*offset, *size, extend="background", background=background)
+
+
+def draw_mark(ctx: Context) -> None:
+    if ctx.mark is None:
+        return
+    mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, ctx.spec, ctx.config)
+    ctx.image = watermark.composite(ctx.image, mark, ctx.spec)
+
+
+def background(ctx: Context) -> None:
+    """`bg` fills transparent areas; formats without alpha get white behind them."""
+    image = ctx.image
+    if not image.hasalpha():
+        return
+    bg = ctx.spec.bg
+    if bg is not None:
+        layer = image.new_from_image(list(bg)).copy(interpretation="srgb")
+        image = layer.composite2(image, "over").cast("uchar")
+    if not supports_alpha(ctx.fmt):
+        image = image.flatten(background=list(bg[:3]) if bg else [255, 255, 255]).cast("uchar")
+    ctx.image = image

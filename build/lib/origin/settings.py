@@ -1,0 +1,310 @@
+"""Every default and limit in one place, loaded from YAML and the environment, validated at start.
+
+Precedence: environment (`IMAGE_ORIGIN_*`) over `config/settings.yaml` over the defaults
+below. A bad value stops the process with a message naming the field, so a typo in a
+deployment never becomes a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .signing import MIN_HMAC_KEY_BYTES
+from .storage.location import parse_s3_url
+
+DEFAULT_CONFIG = Path("config/settings.yaml")
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """The service's configuration; field names are the YAML keys and, upper-cased, the env names."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGE_ORIGIN_", extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    storage_url: str = "file://./data"
+    storage_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
+    # Pre-rendered variants (origin/derived.py). Unset: the data folder's `_/derived` when
+    # originals are local, none on S3 (give a second bucket or an un-notified prefix); "none": off.
+    derived_storage_url: str | None = None
+
+    # Management API: bearer tokens (comma-separated in the environment). With none
+    # configured, a token is generated at first start under the data folder's `_/`.
+    tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    manage_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_upload_bytes: int = Field(25 * MiB, gt=0)
+
+    # Variant policy: named presets (and presets-only, the width ladder) from YAML, and
+    # signed URLs: HMAC-SHA256 keys (>= 32 bytes) and/or imgix tokens (md5 `s`).
+    presets: Path = Path("config/presets.yaml")
+    signing_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    imgix_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    require_signature: bool = False
+
+    # In-process caches: rendered variants (byte-bounded LRU) and source metadata (TTL).
+    cache_bytes: int = Field(128 * MiB, ge=0)
+    cache_max_entry_bytes: int = Field(8 * MiB, ge=0)
+    metadata_ttl: float = Field(5.0, ge=0, allow_inf_nan=False)
+
+    # Redis (optional: unset, nothing needs it): hot variants, shared source metadata, render
+    # locks across replicas, popularity counters. Each call has `redis_timeout`; after a failure
+    # Redis is not asked for `redis_breaker_seconds`, so a dead Redis costs no latency.
+    redis_url: str | None = None
+    redis_prefix: str = "io:"
+    redis_timeout: float = Field(0.1, gt=0, allow_inf_nan=False)
+    redis_breaker_seconds: float = Field(5.0, gt=0, allow_inf_nan=False)
+    # A variant is kept in Redis once one process has served it this many times within the window.
+    redis_hot_sightings: int = Field(2, ge=1)
+    redis_hot_window: float = Field(600.0, gt=0, allow_inf_nan=False)
+    redis_max_entry_bytes: int = Field(2 * MiB, ge=0)
+    redis_variant_ttl: float = Field(86400.0, gt=0, allow_inf_nan=False)
+    redis_metadata_ttl: float = Field(30.0, ge=0, allow_inf_nan=False)
+    redis_flush_interval: float = Field(10.0, gt=0, allow_inf_nan=False)
+    # How long a replica's render lock lasts; the others wait for its result at most this long.
+    redis_lease: float = Field(15.0, gt=0, allow_inf_nan=False)
+
+    # Source limits, checked from the header before anything is decoded.
+    max_source_pixels: int = Field(50_000_000, gt=0)
+    max_source_side: int = Field(16384, gt=0)
+    max_source_bytes: int = Field(50 * MiB, gt=0)
+    animation: bool = False
+    max_frames: int = Field(100, gt=0)
+    max_animation_pixels: int = Field(100_000_000, gt=0)
+
+    # Output limits: larger requests are clamped, never refused.
+    max_output_side: int = Field(4096, gt=0)
+    max_dpr: float = Field(5.0, gt=0, le=5, allow_inf_nan=False)
+
+    # Rendering: a bounded pool with a bounded queue and a deadline per render.
+    render_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    render_queue: int = Field(32, ge=0)
+    render_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
+    render_memory: int = Field(160 * MiB, gt=0)
+    retry_after: int = Field(2, gt=0)
+
+    # Memory under attack (origin/source_memory.py): source bytes in memory at once (renders,
+    # originals, ranges) and how long a request waits for its share before a 503; originals
+    # streamed at once (each holds a file or an S3 connection) and how long a client may take
+    # to accept one chunk of one.
+    source_memory: int = Field(64 * MiB, gt=0)
+    source_memory_wait: float = Field(2.0, ge=0, allow_inf_nan=False)
+    original_streams: int = Field(32, gt=0)
+    send_timeout: float = Field(30.0, gt=0, allow_inf_nan=False)
+
+    # Encoders.
+    default_quality: int = Field(75, ge=1, le=100)
+    compress_quality: int = Field(45, ge=1, le=100)
+    # AVIF effort 1: 1.7x the WebP encode time (2.8x its CPU), files 5% larger than effort 2
+    # (measured by `python -m bench`; effort 2 costs 4.6x the WebP CPU time under load).
+    avif_effort: int = Field(1, ge=0, le=9)
+    webp_effort: int = Field(4, ge=0, le=6)
+
+    # Response policy.
+    cache_control: str = "public, max-age=31536000, stale-while-revalidate=86400, stale-if-error=604800"
+    error_cache_control: str = "public, max-age=10"
+    cors_origin: str = "*"
+    log_level: str = "INFO"
+    # `json`: every log line (the access log included) is one JSON object, for a log shipper.
+    log_format: Literal["text", "json"] = "text"
+    # One line per request (Combined Log Format + duration + request id) on `origin.access`.
+    access_log: bool = False
+    # The browser playground at /_/playground (origin/http/playground.py). Unset: on only while
+    # `host` is a loopback address, so a public deployment does not show it unless asked to.
+    playground: bool | None = None
+
+    # Worker: on each upload, render the presets marked `warm: true` and this many of the most
+    # requested specs (today's and yesterday's Redis popularity counts; none without Redis).
+    warm_popular: int = Field(10, ge=0)
+    # CDN purge after an upload or delete (workers/purge.py): CloudFront invalidation of
+    # `/{key}` and `/{key}*`; Cloudflare purge by Cache-Tag, or by URL prefix `{host}/{key}`
+    # when `cloudflare_purge_host` is set (e.g. img.example.com).
+    cloudfront_distribution_id: str | None = None
+    cloudflare_zone_id: str | None = None
+    cloudflare_api_token: str | None = None
+    cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_purge_host: str | None = None
+    # nginx in front (deploy/nginx/): the proxy_cache folder, writable by this process; a purge
+    # deletes every cached response whose Cache-Tag is the key (nginx then answers MISS).
+    nginx_cache_path: Path | None = None
+
+    # Observability: Prometheus metrics at /_/metrics, never public by default. With
+    # `metrics_port`, served only there (the main port answers 404); without it, on the main
+    # port only when `metrics_token` (then required as a bearer token) or `metrics_public` is set.
+    metrics_token: str | None = None
+    metrics_public: bool = False
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    # /_/ready checks storage (and Redis) at once; one that takes longer than this is down.
+    ready_timeout: float = Field(2.0, gt=0, allow_inf_nan=False)
+
+    # Events in (workers/sources/): S3 notifications from an SQS queue (AWS; region and
+    # credentials from the standard AWS environment, endpoint from AWS_ENDPOINT_URL_SQS or
+    # `sqs_endpoint_url`), pushed to the worker's webhook (MinIO, Ceph RGW; queued in Redis),
+    # and the origin's own writes (the Redis stream, or an in-process queue without Redis).
+    sqs_queue_url: str | None = None
+    sqs_endpoint_url: str | None = None
+    sqs_wait_seconds: int = Field(20, ge=0, le=20)
+    worker_host: str = "127.0.0.1"
+    worker_port: int | None = Field(None, ge=0, le=65535)
+    # Bearer tokens the webhook accepts (comma-separated in the environment); default `tokens`.
+    worker_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    worker_max_body_bytes: int = Field(1 * MiB, gt=0)
+    worker_concurrency: int = Field(4, ge=1)
+    worker_redis_timeout: float = Field(5.0, gt=0, allow_inf_nan=False)
+    # A failed event is retried after `events_retry_base` seconds, doubling up to the cap
+    # (SQS), or once no consumer has touched it for `events_claim_idle` (Redis stream); after
+    # `events_max_deliveries` deliveries it is logged and dropped (left to an SQS DLQ if any).
+    events_max_deliveries: int = Field(5, ge=1)
+    events_retry_base: float = Field(10.0, ge=0, le=43200, allow_inf_nan=False)
+    events_retry_cap: float = Field(900.0, ge=0, le=43200, allow_inf_nan=False)
+    events_claim_idle: float = Field(120.0, gt=0, allow_inf_nan=False)
+    events_stream_maxlen: int = Field(100_000, gt=0)
+    events_queue_size: int = Field(1000, gt=0)
+
+    @field_validator("storage_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        return _storage_url(value)
+
+    @field_validator("derived_storage_url")
+    @classmethod
+    def _derived_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # an empty IMAGE_ORIGIN_DERIVED_STORAGE_URL means the default, like an unset one
+        return value if value == "none" else _storage_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # an empty IMAGE_ORIGIN_REDIS_URL means "no Redis", like an unset one
+        if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("redis_url must be redis://HOST[:PORT][/DB], rediss://... or unix://PATH")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _empty_token(cls, value: str | None) -> str | None:
+        return value or None  # an empty IMAGE_ORIGIN_METRICS_TOKEN means "no token", not the token ""
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _long_keys(cls, value: list[str]) -> list[str]:
+        if any(len(key.encode()) < MIN_HMAC_KEY_BYTES for key in value):
+            raise ValueError(f"each HMAC signing key must be at least {MIN_HMAC_KEY_BYTES} bytes")
+        return value
+
+    @field_validator(
+        "cloudfront_distribution_id", "cloudflare_zone_id", "cloudflare_api_token", "cloudflare_purge_host"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _cloudflare_has_token(self) -> Settings:
+        if self.cloudflare_zone_id and not self.cloudflare_api_token:
+            raise ValueError("cloudflare_zone_id is set but cloudflare_api_token is not")
+        return self
+
+    @model_validator(mode="after")
+    def _signing_has_keys(self) -> Settings:
+        if self.require_signature and not (self.signing_keys or self.imgix_tokens):
+            raise ValueError("require_signature is on but no signing_keys or imgix_tokens are set")
+        return self
+
+    @field_validator("sqs_queue_url", "sqs_endpoint_url")
+    @classmethod
+    def _empty_url_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("tokens", "manage_cors_origins", "signing_keys", "imgix_tokens", "worker_tokens", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Command-line flags (init), then the environment, then the YAML file.
+        return (init_settings, env_settings, _YamlValues(settings_cls))
+
+
+def _storage_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme == "s3":
+        parse_s3_url(value)  # raises ValueError naming the problem
+        return value
+    if parts.scheme != "file":
+        raise ValueError("must be file://PATH or s3://BUCKET[/PREFIX][?endpoint_url=...]")
+    return value
+
+
+class _YamlValues(PydanticBaseSettingsSource):
+    """The parsed YAML file, handed over by `load_settings` as a class attribute of a subclass."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(getattr(self.settings_cls, "yaml_values", {}))
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and field."""
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from `path` (or IMAGE_ORIGIN_CONFIG, or config/settings.yaml if present).
+
+    `overrides` win over both file and environment; the CLI uses them for --host/--port.
+    """
+    from pydantic import ValidationError
+
+    explicit = path or os.environ.get("IMAGE_ORIGIN_CONFIG")
+    config_path = Path(explicit) if explicit else DEFAULT_CONFIG
+    values: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            loaded = yaml.safe_load(config_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_path}: expected a mapping of setting names to values")
+        values.update(loaded)
+    elif explicit:
+        raise ConfigError(f"{config_path}: no such file")
+    loaded_from = type(
+        "Settings", (Settings,), {"yaml_values": values, "__annotations__": {"yaml_values": ClassVar[dict[str, Any]]}}
+    )
+    try:
+        settings = loaded_from(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings ({config_path}): {problems}") from None
+    return settings

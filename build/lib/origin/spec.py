@@ -1,0 +1,127 @@
+"""The frozen transform spec and its canonical string.
+
+A `TransformSpec` is what a query string means, after parsing, defaults and clamping.
+Its canonical string (parameters sorted, defaults dropped, numbers in one form) is the
+core of the cache key and of signed messages, so two URLs that mean the same render
+share one variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from urllib.parse import quote
+
+Color = tuple[int, int, int, int]
+"""An RGBA colour, 0-255 per channel."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransformSpec:
+    """Every supported imgix parameter; field `fp_x` is parameter `fp-x`, and so on.
+
+    `w` and `h` are pixels when >= 1 and a share of the source when in (0, 1); `dpr` is
+    already folded into pixel sizes, so it stays above 1 only beside a fractional size.
+    """
+
+    w: float | None = None
+    h: float | None = None
+    dpr: float = 1.0
+    ar: float | None = None
+    fit: str = "clip"
+    crop: tuple[str, ...] = ()
+    fp_x: float = 0.5
+    fp_y: float = 0.5
+    fp_z: float = 1.0
+    rect: tuple[int, int, int, int] | None = None
+    pad: int = 0
+    trim: str | None = None
+    trim_color: Color | None = None
+    trim_tol: float = 10.0
+    rot: int = 0
+    flip: str | None = None
+    bg: Color | None = None
+    fill: str | None = None
+    fill_color: Color | None = None
+    blur: int = 0
+    sharp: float = 0.0
+    bri: int = 0
+    con: int = 0
+    sat: int = 0
+    gam: int = 0
+    hue: int = 0
+    sepia: int = 0
+    monochrome: Color | None = None
+    invert: bool = False
+    fm: str | None = None
+    q: int | None = None
+    lossless: bool = False
+    auto: tuple[str, ...] = ()
+    mark: str | None = None
+    mark_align: tuple[str, ...] = ("bottom", "right")
+    mark_alpha: int = 100
+    mark_scale: int | None = None
+    mark_pad: int = 5
+    dl: str | None = None
+
+    @property
+    def needs_render(self) -> bool:
+        """False when the original bytes answer the request (only `dl`, or nothing, was asked)."""
+        return any(getattr(self, name) != getattr(_DEFAULT, name) for name in _RENDER_FIELDS)
+
+    @property
+    def is_json(self) -> bool:
+        return self.fm == "json"
+
+
+_DEFAULT = TransformSpec()
+_FIELDS = tuple(f.name for f in dataclasses.fields(TransformSpec))
+_RENDER_FIELDS = tuple(name for name in _FIELDS if name != "dl")
+
+
+def param_name(field: str) -> str:
+    """The URL parameter for a spec field: `fp_x` -> `fp-x`."""
+    return field.replace("_", "-")
+
+
+def format_number(value: float) -> str:
+    """One spelling per number: `100`, `0.5`, `1.333333` (never `100.0` or `1e3`)."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def format_color(color: Color) -> str:
+    """imgix's 8-digit ARGB hex, lower case."""
+    r, g, b, a = color
+    return f"{a:02x}{r:02x}{g:02x}{b:02x}"
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        return format_number(value)
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def canonical(spec: TransformSpec) -> str:
+    """The spec as a sorted query string with defaults dropped; stable across releases."""
+    parts = []
+    for field in _FIELDS:
+        value = getattr(spec, field)
+        if value == getattr(_DEFAULT, field):
+            continue
+        if field in _COLOR_FIELDS:
+            text = format_color(value)
+        elif field == "ar":
+            text = f"{format_number(value)}:1"  # the parameter is spelled W:H
+        else:
+            text = _format_value(value)
+        parts.append(f"{param_name(field)}={quote(text, safe=',:.-_')}")
+    return "&".join(sorted(parts))
+
+
+_COLOR_FIELDS = frozenset({"trim_color", "bg", "fill_color", "monochrome"})

@@ -1,0 +1,19 @@
+"""imgix's URL parameters: one table assembled from one module per family.
+
+To add a family, write a module with a `FAMILY` (see `table.Family`) and list it in
+`FAMILIES`; its fields go in `TransformSpec` (spec.py) in a block of their own. A name in
+imgix's spec that no family takes is answered 400 `unsupported_param` ("not supported
+yet"), never accepted and ignored.
+"""
+
+from __future__ import annotations
+
+from . import core, refused
+from .table import Family, Param
+
+FAMILIES: tuple[Family, ...] = (core.FAMILY, refused.FAMILY)
+
+TABLE: dict[str, Param] = {p.name: p for family in FAMILIES for p in family.params}
+REFUSED: dict[str, str] = {name: why for family in FAMILIES for name, why in family.refused.items()}
+
+__all__ = ["FAMILIES", "REFUSED", "TABLE", "Family", "Param"]

@@ -1,0 +1,229 @@
+"""The first family: size, crop, rotation, fill, colour adjustments, format, watermark, download.
+
+These are the parameters the origin has always taken; their ranges now follow imgix's
+spec (strict: refused outside; suggested: clamped into it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..errors import InvalidParam, ParamOutOfRange, UnsupportedParam
+from ..formats import OUTPUT_FORMATS
+from ..spec import TransformSpec
+from .table import Family, Param
+from .values import (
+    boolean,
+    choice,
+    clamped,
+    clamped_decimal,
+    color,
+    decimal,
+    integer,
+    ranged_decimal,
+    storage_key,
+    text,
+    word_list,
+)
+
+MAX_PIXELS = 8192
+"""imgix's strict ceiling for `w` and `h` in pixels (the output cap then clamps further)."""
+MAX_DPR = 5.0
+FITS = ("clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp")
+POSITIONS = frozenset({"top", "bottom", "left", "right"})
+SMART = frozenset({"entropy", "edges", "focalpoint"})
+ALIGN_V = frozenset({"top", "middle", "bottom"})
+ALIGN_H = frozenset({"left", "center", "right"})
+RATIO_FITS = ("crop", "fill")
+"""`ar` sets the frame for fit=crop and fit=fill; with any other fit it cannot act."""
+
+PENDING = "is not supported yet"
+REFUSED_FORMATS = {
+    "mp4": "video output is out of scope: this origin serves still and animated images",
+    "webm": "video output is out of scope: this origin serves still and animated images",
+    "jp2": "the bundled libvips cannot write JPEG 2000",
+    "jxr": "the bundled libvips cannot write JPEG XR",
+}
+
+
+def size(name: str, raw: str) -> float:
+    """Pixels when >= 1 (rounded to whole pixels, at most 8192), a share of the source in (0, 1).
+
+    Shares keep six decimals and stay shares: 0.9999999 is 0.999999, never 1 pixel,
+    and a share that rounds to 0 is refused like 0 itself.
+    """
+    value = decimal(name, raw)
+    if value >= 1:
+        if value >= MAX_PIXELS + 0.5:
+            raise ParamOutOfRange(f"{name} must be between 2 and {MAX_PIXELS} pixels, or a fraction in (0, 1)")
+        return float(int(value + 0.5))
+    share = min(round(value, 6), 0.999999)
+    if share <= 0:
+        raise InvalidParam(f"{name} must be a positive number of pixels or a fraction in (0, 1)")
+    return share
+
+
+def dpr(name: str, raw: str) -> float:
+    value = decimal(name, raw)
+    if not 0 < value <= MAX_DPR or round(value, 6) == 0:
+        raise ParamOutOfRange(f"{name} must be above 0 and at most {MAX_DPR:g}")
+    return round(value, 6)
+
+
+def fit(name: str, raw: str) -> str:
+    if raw == "facearea":
+        raise UnsupportedParam(f"fit=facearea {PENDING}")
+    return choice(FITS)(name, raw)  # type: ignore[return-value]
+
+
+def crop(name: str, raw: str) -> tuple[str, ...]:
+    if "faces" in raw.split(","):
+        raise UnsupportedParam(f"crop=faces {PENDING}")
+    words = word_list(name, raw, POSITIONS | SMART)
+    if {"top", "bottom"} <= set(words) or {"left", "right"} <= set(words):
+        raise InvalidParam(f"{name} cannot combine opposite sides")
+    if len(SMART.intersection(words)) > 1:
+        raise InvalidParam(f"{name} takes at most one of entropy, edges, focalpoint")
+    return words
+
+
+def mark_align(name: str, raw: str) -> tuple[str, ...]:
+    words = word_list(name, raw, ALIGN_V | ALIGN_H)
+    if len(ALIGN_V.intersection(words)) > 1 or len(ALIGN_H.intersection(words)) > 1:
+        raise InvalidParam(f"{name} takes at most one vertical and one horizontal alignment")
+    return words
+
+
+def auto(name: str, raw: str) -> tuple[str, ...]:
+    for word in ("enhance", "redeye"):
+        if word in raw.split(","):
+            raise UnsupportedParam(f"auto={word} {PENDING}")
+    if "true" in raw.split(","):
+        raise UnsupportedParam("auto=true is not supported: imgix documents no meaning for it; use format,compress")
+    return word_list(name, raw, frozenset({"format", "compress"}))
+
+
+def fm(name: str, raw: str) -> str:
+    reason = REFUSED_FORMATS.get(raw)
+    if reason is not None:
+        raise UnsupportedParam(f"fm={raw} is not supported: {reason}")
+    return choice(OUTPUT_FORMATS)(name, raw)  # type: ignore[return-value]
+
+
+def ratio(name: str, raw: str) -> float:
+    left, sep, right = raw.partition(":")
+    if not sep:
+        raise InvalidParam(f"{name} must be W:H, e.g. 16:9")
+    width, height = decimal(name, left), decimal(name, right)
+    if width <= 0 or height <= 0:
+        raise InvalidParam(f"{name} must be W:H with positive numbers")
+    value = width / height
+    if not 0.01 <= value <= 100:
+        raise ParamOutOfRange(f"{name} must be between 1:100 and 100:1")
+    return round(value, 6)
+
+
+def rect(name: str, raw: str) -> tuple[int, int, int, int]:
+    parts = raw.split(",")
+    if len(parts) != 4:
+        raise InvalidParam(f"{name} must be x,y,w,h in pixels")
+    x, y, w, h = (integer(name, p, 0, 1_000_000) for p in parts)
+    if w == 0 or h == 0:
+        raise InvalidParam(f"{name} must have a positive width and height")
+    return (x, y, w, h)
+
+
+def rotation(name: str, raw: str) -> int:
+    """Quarter turns only: any multiple of 90 degrees, folded into 0-270."""
+    value = clamped(-100_000, 100_000)(name, raw)
+    if value % 90:  # type: ignore[operator]
+        raise InvalidParam(f"{name} must be a multiple of 90 (0, 90, 180 or 270)")
+    return value % 360  # type: ignore[operator]
+
+
+def hue(name: str, raw: str) -> int:
+    return clamped(-100_000, 100_000)(name, raw) % 360  # type: ignore[operator]
+
+
+def filename(name: str, raw: str) -> str:
+    return text(255)(name, raw)  # type: ignore[return-value]
+
+
+_DEFAULT = TransformSpec()
+
+
+def _forget(spec: TransformSpec, *fields: str) -> TransformSpec:
+    return dataclasses.replace(spec, **{f: getattr(_DEFAULT, f) for f in fields})
+
+
+def finish(spec: TransformSpec) -> TransformSpec:
+    """imgix's dependencies: forget what cannot change the image, so it cannot mint new
+    variants. `ar` acts only with fit=crop or fit=fill, `crop` only where a region is cut
+    (fit=crop or min), the focal point only with crop=focalpoint, `fill` only on a fill
+    canvas, the trim and mark details only beside `trim` and `mark`."""
+    if spec.trim == "color" and spec.trim_color is None:
+        raise InvalidParam("trim=color needs trim-color")
+    if spec.fit not in RATIO_FITS:
+        spec = _forget(spec, "ar")
+    if spec.fit not in ("crop", "min"):
+        spec = _forget(spec, "crop")
+    if "focalpoint" not in spec.crop:
+        spec = _forget(spec, "fp_x", "fp_y", "fp_z")
+    if spec.fit not in ("fill", "fillmax"):
+        spec = _forget(spec, "fill", "fill_color")
+    elif spec.fill == "blur":
+        spec = _forget(spec, "fill_color")
+    if spec.trim is None:
+        spec = _forget(spec, "trim_tol")
+    if spec.trim != "color":
+        spec = _forget(spec, "trim_color")
+    if spec.mark is None:
+        spec = _forget(spec, "mark_align", "mark_alpha", "mark_scale", "mark_pad")
+    return spec
+
+
+FAMILY = Family(
+    "core",
+    params=(
+        Param("w", size),
+        Param("h", size),
+        Param("dpr", dpr),
+        Param("ar", ratio),
+        Param("fit", fit),
+        Param("crop", crop),
+        Param("fp-x", ranged_decimal(0, 1)),
+        Param("fp-y", ranged_decimal(0, 1)),
+        Param("fp-z", ranged_decimal(1, 100)),
+        Param("rect", rect),
+        Param("pad", clamped(0, 2048)),
+        Param("trim", choice(("auto", "color"))),
+        Param("trim-color", color),
+        Param("trim-tol", clamped_decimal(0, 255)),
+        Param("rot", rotation),
+        Param("flip", choice(("h", "v", "hv"))),
+        Param("bg", color),
+        Param("fill", choice(("solid", "blur"))),
+        Param("fill-color", color),
+        Param("blur", clamped(0, 2000)),
+        Param("sharp", clamped_decimal(0, 100)),
+        Param("bri", clamped(-100, 100)),
+        Param("con", clamped(-100, 100)),
+        Param("sat", clamped(-100, 100)),
+        Param("gam", clamped(-100, 100)),
+        Param("hue", hue),
+        Param("sepia", clamped(0, 100)),
+        Param("monochrome", color),
+        Param("invert", boolean),
+        Param("fm", fm),
+        Param("q", clamped(1, 100)),
+        Param("lossless", boolean),
+        Param("auto", auto),
+        Param("mark", storage_key),
+        Param("mark-align", mark_align),
+        Param("mark-alpha", clamped(0, 100)),
+        Param("mark-scale", clamped(1, 100)),
+        Param("mark-pad", clamped(0, 2048)),
+        Param("dl", filename),
+    ),
+    finish=finish,
+)

@@ -1,0 +1,151 @@
+"""What the worker does with one storage event: invalidate, pre-render, purge.
+
+`build_handler(settings)` is what event sources call: an object with `async handle(event)`
+(returns when the event is done or skipped, raises on a failure worth retrying: storage
+or Redis trouble, a full render queue) and `async close()`. Its resources (storage,
+derived storage, render pool, Redis, CDN clients) open on first use, through the same
+wiring as the origin (`origin.app.open_service`), so the worker renders exactly what
+the origin would.
+
+- created/overwritten: skip unless storage holds the event's version; forget the cached
+  version; prune the derived variants this version does not want, render those it does
+  and lacks (a duplicate event renders nothing); purge the CDN.
+- removed: skip if the key exists again; forget it, delete its derived variants, purge.
+- a source that is not an image the origin serves (415/422: SVG, bomb, corrupt): logged
+  and acked, never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from origin.access import Access
+from origin.app import SETTINGS, access_policy, open_service
+from origin.http.images import ACCESS, SERVICE
+from origin.service import ImageService
+from origin.settings import Settings
+from origin.storage import ObjectInfo
+
+from . import invalidate
+from .events import StorageEvent
+from .prerender import Outcome, Prerender
+from .purge import Purges
+from .reads import HeldReads
+
+log = logging.getLogger("workers.handler")
+
+
+def build_handler(settings: Settings, presets: Sequence[str] | None = None) -> Handler:
+    """The handler for `settings`; presets are validated now (PresetError), resources open on first use.
+
+    `presets`: render these presets instead of those marked `warm: true` (`image-origin warm`).
+    """
+    return Handler(settings, access_policy(settings), presets)
+
+
+def in_process(app: web.Application) -> Handler:
+    """The handler for the origin's own writes when there is no worker (the embedded default:
+    `create_app(settings, handler_factory=in_process)`). It shares the app's service, so
+    there is one render pool, and the versions it forgets are the ones the origin caches."""
+    return Handler(app[SETTINGS], app[ACCESS], service=app[SERVICE])
+
+
+@dataclasses.dataclass
+class _Parts:
+    service: ImageService
+    reads: HeldReads | None
+    prerender: Prerender | None
+    purges: Purges
+
+
+class Handler:
+    def __init__(
+        self,
+        settings: Settings,
+        access: Access,
+        presets: Sequence[str] | None = None,
+        *,
+        service: ImageService | None = None,
+    ) -> None:
+        """`service`: use this running service (not closed here) instead of opening one."""
+        # The worker reads nothing back from the in-memory variant cache: keep none.
+        self.settings = settings.model_copy(update={"cache_bytes": 0})
+        self.access = access
+        self.presets = presets
+        self._shared = service
+        for name in presets or ():
+            if name not in access.book.presets:
+                raise ValueError(f"unknown preset {name!r}")
+        self._stack = contextlib.AsyncExitStack()
+        self._parts: _Parts | None = None
+        self._opening = asyncio.Lock()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> _Parts:
+        async with self._opening:
+            if self._parts is None:
+                service, reads = self._shared, None
+                if service is None:
+                    service = await self._stack.enter_async_context(open_service(self.settings))
+                    reads = HeldReads(service.storage)
+                    service.storage = reads  # every read of the source goes through the hold
+                purges = await Purges.open(self.settings)
+                self._stack.push_async_callback(purges.close)
+                prerender = None
+                if service.derived is not None:
+                    prerender = Prerender(
+                        service, service.derived, self.access, self.settings.warm_popular, self.presets
+                    )
+                self._parts = _Parts(service, reads, prerender, purges)
+            return self._parts
+
+    @property
+    def service(self) -> ImageService:
+        """The running service (after `open`): storage, derived storage, render pool, Redis."""
+        if self._parts is None:
+            raise RuntimeError("the handler is not open")
+        return self._parts.service
+
+    async def handle(self, event: StorageEvent) -> Outcome:
+        parts = await self.open()
+        if event.kind == "removed":
+            outcome = await invalidate.removed(parts.service, parts.service.derived, event.key)
+        else:
+            current = await invalidate.created(parts.service, event.key, event.etag)
+            outcome = current if isinstance(current, Outcome) else await self._prerender(parts, current, prune=True)
+        if outcome not in (Outcome.STALE, Outcome.GONE):
+            parts.purges.schedule(event.key)
+        log.info("%s %s (%s): %s", event.kind, event.key, event.source, outcome.value)
+        return outcome
+
+    async def backfill(self, info: ObjectInfo) -> Outcome:
+        """Pre-render one listed original without pruning or purging (`image-origin warm`)."""
+        return await self._prerender(await self.open(), info, prune=False)
+
+    async def _prerender(self, parts: _Parts, info: ObjectInfo, *, prune: bool) -> Outcome:
+        if parts.prerender is None:
+            return Outcome.PRESENT  # no derived storage: nothing to keep there
+        with parts.reads.holding(info.key) if parts.reads is not None else contextlib.nullcontext():
+            return await parts.prerender.run(info.key, info.etag, prune=prune)
+
+    async def close(self) -> None:
+        """Finish the purges in flight, then close every resource."""
+        async with self._opening:
+            await self._stack.aclose()
+            self._parts = None

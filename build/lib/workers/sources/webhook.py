@@ -1,0 +1,112 @@
+"""`POST /_/events` on the worker: S3-style notifications pushed by MinIO or Ceph RGW.
+
+A push has no queue behind it: the sender forgets an event once we answer 200. So the
+webhook only parses and appends the events to the Redis stream, and answers 200 once
+Redis has them; the stream consumers do the work, with the stream's retries. Redis
+unavailable: 503, and the sender retries (MinIO and RGW's persistent topics do). A body
+we cannot read: 400, which tells the sender (a queue would have logged and dropped it).
+
+The token comes as `Authorization: Bearer <token>` (MinIO's `auth_token`), or for a
+sender that cannot set headers, as `?token=` in the endpoint URL (RGW's push-endpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from origin.errors import OriginError
+from origin.http.auth import Tokens
+from origin.http.middlewares import error_middleware
+from origin.http.requests import install_request_ids
+from origin.settings import Settings
+
+from ..events import MalformedEvent, Scope, parse_message, stream_key, to_fields
+from .stream import open_redis
+
+log = logging.getLogger("workers.webhook")
+PATH = "/_/events"
+
+
+class InvalidEvent(OriginError):
+    status = 400
+    code = "invalid_event"
+
+
+class EventsUnavailable(OriginError):
+    status = 503
+    code = "unavailable"
+
+
+def webhook_tokens(settings: Settings) -> Tokens:
+    """`worker_tokens`, else the management `tokens`; never none (an open webhook takes anyone's events)."""
+    tokens = settings.worker_tokens or settings.tokens
+    if not tokens:
+        raise ValueError("the webhook needs a token: set worker_tokens (or tokens)")
+    return Tokens(tuple(token.encode() for token in tokens))
+
+
+def webhook_app(settings: Settings, redis: aioredis.Redis) -> web.Application:
+    tokens = webhook_tokens(settings)
+    scope = Scope.of(settings.storage_url)
+    stream = stream_key(settings.redis_prefix)
+
+    async def receive(request: web.Request) -> web.Response:
+        authorization = request.headers.get("Authorization")
+        if authorization is None and "token" in request.query:
+            authorization = f"Bearer {request.query['token']}"
+        tokens.check(authorization)
+        try:
+            events = parse_message(await request.read(), scope)
+        except MalformedEvent as exc:
+            raise InvalidEvent(f"not an S3 event notification: {exc}") from None
+        try:
+            async with asyncio.timeout(settings.worker_redis_timeout):
+                async with redis.pipeline(transaction=True) as pipe:
+                    for event in events:
+                        pipe.xadd(stream, to_fields(event), maxlen=settings.events_stream_maxlen, approximate=True)
+                    await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("could not queue %d events (%s: %s): answered 503", len(events), type(exc).__name__, exc)
+            raise EventsUnavailable(
+                "events cannot be queued right now; send them again", headers={"Retry-After": "5"}
+            ) from None
+        return web.json_response({"queued": len(events)})
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    app = web.Application(
+        middlewares=[error_middleware("no-store", "")], client_max_size=settings.worker_max_body_bytes
+    )
+    install_request_ids(app)
+    app.router.add_post(PATH, receive)
+    app.router.add_get("/_/health", health)
+    return app
+
+
+class WebhookSource:
+    """Serves the webhook on `worker_host`:`worker_port` until `stop`, then stops accepting."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.worker_port is None or settings.redis_url is None:
+            raise ValueError("the webhook needs worker_port and redis_url")
+        webhook_tokens(settings)  # refuse to start without a token, before anything listens
+        self.settings = settings
+
+    async def run(self, stop: asyncio.Event) -> None:
+        redis = open_redis(self.settings)
+        runner = web.AppRunner(webhook_app(self.settings, redis), access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.settings.worker_host, self.settings.worker_port)
+            await site.start()
+            log.info("webhook listening on %s%s", site.name, PATH)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            await redis.aclose()

@@ -1,0 +1,165 @@
+"""`blend`: a colour, or another image of our storage (a key, never a URL), blended onto the image.
+
+A colour covers the whole image; an image is sized by `blend-w`/`blend-h` (pixels, or a
+share of the base in (0, 1)) and `blend-fit`, or to the base's size by
+`blend-size=inherit`, then placed by `blend-align` (default top,left) `blend-pad` pixels
+in, or at `blend-x`/`blend-y`. `blend-alpha` scales its opacity (with a colour's own
+alpha). imgix's modes map onto libvips' `composite` modes (`MODES`); the four
+non-separable ones libvips lacks (color, hue, saturation, luminosity) are done here in
+LCh: the result takes the named components from the blend and the rest from the base,
+and is laid over the base with the blend's opacity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyvips
+
+from ..spec import Color
+from . import faces
+from .config import RenderConfig
+from .probe import STRICT_LOAD, probe
+
+MODES = {
+    "normal": "over",
+    "multiply": "multiply",
+    "screen": "screen",
+    "overlay": "overlay",
+    "darken": "darken",
+    "lighten": "lighten",
+    "dodge": "colour-dodge",
+    "burn": "colour-burn",
+    "hardlight": "hard-light",
+    "softlight": "soft-light",
+    "difference": "difference",
+    "exclusion": "exclusion",
+}
+LCH_MODES = {"color": (False, True, True), "hue": (False, False, True), "saturation": (False, True, False)}
+LCH_MODES["luminosity"] = (True, False, False)
+"""Which of (L, C, h) the non-separable modes take from the blend layer."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlendOptions:
+    color: Color | None = None
+    mode: str = "overlay"
+    alpha: int = 100
+    align: tuple[str, ...] = ("left", "top")
+    pad: int = 0
+    x: int | None = None
+    y: int | None = None
+    w: float | None = None
+    h: float | None = None
+    fit: str = "clip"
+    crop: tuple[str, ...] = ()
+    inherit: bool = False
+
+
+def _px(value: float | None, base: int) -> int | None:
+    return None if value is None else max(1, round(value * base if value <= 1 else value))
+
+
+def load_blend(data: bytes, base_w: int, base_h: int, opts: BlendOptions, config: RenderConfig) -> pyvips.Image:
+    """Decode the blend image at the size it is drawn (sRGB + alpha), per blend-w/h/fit/crop/size."""
+    info = probe(data, config)
+    bw: int | None = base_w if opts.inherit else _px(opts.w, base_w)
+    bh: int | None = base_h if opts.inherit else _px(opts.h, base_h)
+    nw, nh = info.width, info.height
+    box = None
+    if bw is None and bh is None:
+        width, height = nw, nh
+    elif bw is None or bh is None:
+        k = bw / nw if bw is not None else bh / nh if bh is not None else 1.0
+        width, height = round(nw * k), round(nh * k)
+    elif opts.fit == "scale":
+        width, height = bw, bh
+    elif opts.fit == "crop":
+        k = max(bw / nw, bh / nh)
+        width, height, box = max(bw, round(nw * k)), max(bh, round(nh * k)), (bw, bh)
+    else:
+        k = min(bw / nw, bh / nh)
+        if opts.fit == "max":
+            k = min(k, 1.0)
+        width, height = round(nw * k), round(nh * k)
+        if opts.fit == "clamp":
+            box = (bw, bh)
+    width, height = max(1, min(width, 4 * base_w)), max(1, min(height, 4 * base_h))
+    layer = pyvips.Image.thumbnail_buffer(data, width, height=height, size="force", option_string=STRICT_LOAD)
+    layer = layer.colourspace("srgb") if layer.interpretation != "srgb" else layer
+    if not layer.hasalpha():
+        layer = layer.bandjoin(255)
+    if box is not None:
+        layer = _to_box(layer, box, opts)
+    return layer.cast("uchar").copy_memory()
+
+
+def _to_box(layer: pyvips.Image, box: tuple[int, int], opts: BlendOptions) -> pyvips.Image:
+    """crop: cut to the box (centred on the faces for `blend-crop=faces`, else at `blend-crop`'s
+    sides, else the centre); clamp: extend the edges."""
+    bw, bh = box
+    if opts.fit == "clamp":
+        return layer.embed((bw - layer.width) // 2, (bh - layer.height) // 2, bw, bh, extend="copy")
+    found = faces.detect(layer) if "faces" in opts.crop else []
+    if found:
+        return layer.crop(*faces.centre_on((0, 0, bw, bh), faces.union(found), layer.width, layer.height))
+    x = 0 if "left" in opts.crop else layer.width - bw if "right" in opts.crop else (layer.width - bw) // 2
+    y = 0 if "top" in opts.crop else layer.height - bh if "bottom" in opts.crop else (layer.height - bh) // 2
+    return layer.crop(x, y, bw, bh)
+
+
+def place(base_w: int, base_h: int, w: int, h: int, opts: BlendOptions) -> tuple[int, int]:
+    align = set(opts.align)
+    if opts.x is not None:
+        x = opts.x
+    elif "right" in align:
+        x = base_w - w - opts.pad
+    elif "center" in align:
+        x = (base_w - w) // 2
+    else:
+        x = opts.pad
+    if opts.y is not None:
+        y = opts.y
+    elif "bottom" in align:
+        y = base_h - h - opts.pad
+    elif "middle" in align:
+        y = (base_h - h) // 2
+    else:
+        y = opts.pad
+    return x, y
+
+
+def _full_layer(image: pyvips.Image, layer: pyvips.Image | None, opts: BlendOptions) -> pyvips.Image:
+    """The blend as an sRGB + alpha layer of the image's size, its opacity scaled by blend-alpha."""
+    if layer is None:
+        r, g, b, a = opts.color or (0, 0, 0, 255)
+        full = image.new_from_image([r, g, b, a]).copy(interpretation="srgb")
+    else:
+        x, y = place(image.width, image.height, layer.width, layer.height, opts)
+        full = layer.embed(x, y, image.width, image.height, extend="background", background=[0, 0, 0, 0])
+    if opts.alpha < 100:
+        full = (full * [1, 1, 1, opts.alpha / 100]).cast("uchar")
+    return full.copy(interpretation="srgb")
+
+
+def blend(image: pyvips.Image, layer: pyvips.Image | None, opts: BlendOptions) -> pyvips.Image:
+    """The image (8-bit sRGB, with or without alpha) with the colour (`layer` None) or image blended on."""
+    had_alpha = image.hasalpha()
+    base = image if had_alpha else image.bandjoin(255)
+    full = _full_layer(image, layer, opts)
+    if opts.mode in LCH_MODES:
+        out = _lch(base, full, LCH_MODES[opts.mode])
+    else:
+        out = base.composite2(full, MODES[opts.mode])
+    out = out.cast("uchar")
+    return out if had_alpha else out.extract_band(0, n=3)
+
+
+def _lch(base: pyvips.Image, full: pyvips.Image, take: tuple[bool, bool, bool]) -> pyvips.Image:
+    """Non-separable modes: (L, C, h) from the blend where `take` says, else from the base,
+    then that colour laid over the base with the blend's alpha."""
+    ours = base.extract_band(0, n=3).colourspace("lch")
+    theirs = full.extract_band(0, n=3).colourspace("lch")
+    bands = [(theirs if t else ours)[i] for i, t in enumerate(take)]
+    mixed = bands[0].bandjoin(bands[1:]).copy(interpretation="lch").colourspace("srgb")
+    return base.composite2(mixed.bandjoin(full[3]).cast("uchar").copy(interpretation="srgb"), "over")

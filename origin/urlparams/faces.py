@@ -1,0 +1,42 @@
+"""The face-detection family: `faces`, `faceindex`, `facepad` (fit=facearea and crop=faces are
+values of `fit` and `crop`, in core). Detection itself is render/faces.py, an optional extra."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..errors import InvalidParam
+from ..spec import TransformSpec
+from .table import Family, Param
+from .values import clamped, clamped_decimal
+
+
+def faces(name: str, raw: str) -> bool:
+    if raw != "1":
+        raise InvalidParam(f"{name} must be 1 (face boxes in fm=json)")
+    return True
+
+
+_DEFAULT = TransformSpec()
+
+
+def finish(spec: TransformSpec) -> TransformSpec:
+    """`faces` acts only with fm=json, `faceindex` and `facepad` only with fit=facearea."""
+    if not spec.is_json:
+        spec = dataclasses.replace(spec, faces=False)
+    if spec.fit != "facearea":
+        spec = dataclasses.replace(spec, faceindex=_DEFAULT.faceindex, facepad=_DEFAULT.facepad)
+    return spec
+
+
+faces.schema = {"type": "integer", "enum": [1], "description": "face boxes in fm=json"}  # type: ignore[attr-defined]
+
+FAMILY = Family(
+    "faces",
+    params=(
+        Param("faces", faces),
+        Param("faceindex", clamped(1, 100)),
+        Param("facepad", clamped_decimal(1, 10)),
+    ),
+    finish=finish,
+)
