@@ -138,8 +138,10 @@ _REASONS = {
     412: "a precondition failed",
     413: "payload too large",
     415: "not a JPEG, PNG, WebP, GIF or AVIF image, or one holding HTML or script markup",
+    414: "the request line is longer than 8190 bytes",
     416: "range not satisfiable",
     422: "image too large, too many frames, or corrupt",
+    501: "the parameter needs an optional extra that is not installed (faces)",
     502: "storage failed",
     503: "overloaded, render timeout, or not ready (Retry-After)",
     504: "storage timed out",
@@ -151,7 +153,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in statuses}
 
 
-_IMAGE_ERRORS = (400, 403, 404, 415, 416, 422, 502, 503, 504)
+_IMAGE_ERRORS = (400, 403, 404, 414, 415, 416, 422, 501, 502, 503, 504)
 _MANAGE_ERRORS = (400, 401, 403, 502, 504)
 _KEY = {
     "name": "key",
@@ -168,13 +170,17 @@ _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 def _image_get() -> dict[str, Any]:
     media = {MIME[fm]: {"schema": {"type": "string", "format": "binary"}} for fm in OUTPUT_FORMATS if fm != "json"}
     media["application/json"] = {"schema": _ref("Describe")}
+    media[MIME["css"]] = {"schema": {"type": "string"}, "description": "palette=css"}
     return {
         "summary": "An original (no parameters) or a transformed variant",
         "operationId": "getImage",
         "tags": ["images"],
         "parameters": [_KEY, *url_parameters()],
         "responses": {
-            "200": {"description": "the image (fm=json: its metadata)", "content": media},
+            "200": {
+                "description": "the image (fm=json: its metadata; fm=blurhash: text; palette=css|json: its colours)",
+                "content": media,
+            },
             "206": {"description": "a byte range of an original", "content": {"*/*": {"schema": {"type": "string"}}}},
             "304": {"description": "not modified (If-None-Match / If-Modified-Since)"},
             **_errors(*_IMAGE_ERRORS),
