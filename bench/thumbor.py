@@ -38,6 +38,7 @@ from bench.common import (
     fmt_ms,
     free_port,
     paired,
+    proc_cpu_seconds,
     proc_status_kib,
     reset_hwm,
     run_wrk,
@@ -116,15 +117,22 @@ def start_thumbor(exe: Path, storage: Path, tmp: Path) -> Server:
 
 
 class Getter:
-    """Sequential GETs of one server's URL for an image; checks 200 + WebP, keeps the output size."""
+    """Sequential GETs of one server's URL for an image; checks 200 + WebP, keeps the output size
+    and the server process's CPU time per request (/proc, 10 ms ticks: a median over the reps)."""
 
-    def __init__(self, port: int, path_of) -> None:  # type: ignore[no-untyped-def]
-        self.client, self.path_of = Client(port), path_of
+    def __init__(self, server: Server, path_of) -> None:  # type: ignore[no-untyped-def]
+        self.client, self.path_of, self.pid = Client(server.port), path_of, server.pid
         self.dims: dict[str, tuple[int, int]] = {}
+        self.cpu: dict[str, list[float]] = {}
+
+    def cpu_ms(self, name: str) -> float:
+        return statistics.mean(self.cpu[name][1:]) * 1000  # the first is the warm-up
 
     def __call__(self, name: str) -> None:
         path = self.path_of(name)
+        before = proc_cpu_seconds(self.pid)
         status, _, body = self.client.get(path)
+        self.cpu.setdefault(name, []).append(proc_cpu_seconds(self.pid) - before)
         if status != 200 or body[8:12] != b"WEBP":
             raise RuntimeError(f"GET {path} -> {status}, {body[:80]!r}")
         if name not in self.dims:
@@ -220,7 +228,7 @@ def run(ctx: Run) -> None:
         origin.wait_ready()
         thumbor.wait_ready("/healthcheck")
 
-        origin_get, thumbor_get = Getter(origin.port, origin_path), Getter(thumbor.port, thumbor_path)
+        origin_get, thumbor_get = Getter(origin, origin_path), Getter(thumbor, thumbor_path)
         floor_ms, origin_ms, thumbor_ms = {}, {}, {}
         for name in names:
             floor_ms[name], origin_ms[name], thumbor_ms[name] = paired(
@@ -228,20 +236,34 @@ def run(ctx: Run) -> None:
                 REPS,
                 BUDGET,
             )
-        print(f"{'image':28} {'floor ms':>8} {'origin':>8} {'thumbor':>8} {'o/t':>6} {'o/floor':>7}  out size o, t")
+        print(
+            f"{'image':28} {'floor ms':>8} {'origin':>8} {'thumbor':>8} {'o/t':>6} {'o/floor':>7}"
+            f" {'cpu o':>6} {'cpu t':>6} {'cpu o/t':>7}  out size o, t"
+        )
         for name in names:
             sizes = f"{origin_get.dims[name][0]}x{origin_get.dims[name][1]}, {thumbor_get.dims[name][0]}x{thumbor_get.dims[name][1]}"
             print(
                 f"{name:28} {fmt_ms(floor_ms[name]):>8} {fmt_ms(origin_ms[name]):>8} {fmt_ms(thumbor_ms[name]):>8}"
-                f" {origin_ms[name] / thumbor_ms[name]:>6.2f} {origin_ms[name] / floor_ms[name]:>7.2f}  {sizes}"
+                f" {origin_ms[name] / thumbor_ms[name]:>6.2f} {origin_ms[name] / floor_ms[name]:>7.2f}"
+                f" {origin_get.cpu_ms(name):>6.0f} {thumbor_get.cpu_ms(name):>6.0f}"
+                f" {origin_get.cpu_ms(name) / max(thumbor_get.cpu_ms(name), 1):>7.2f}  {sizes}"
             )
-        per_class = {}
-        print("per class: median of per-image ratios (client wall time, keep-alive, one request at a time)")
+        per_class, per_class_cpu = {}, {}
+        print(
+            "per class: median of per-image ratios; wall = client time (keep-alive, one request at a time),"
+            " cpu = the server process's CPU time per request (what a loaded, shared machine leaves comparable)"
+        )
         for cls in CLASSES:
             members = [n for n in names if class_of(n) == cls]
             if members:
                 per_class[cls] = statistics.median(origin_ms[n] / thumbor_ms[n] for n in members)
-                print(f"  {cls:6} n={len(members)}  origin/thumbor {per_class[cls]:.2f}")
+                per_class_cpu[cls] = statistics.mean(origin_get.cpu_ms(n) for n in members) / max(
+                    statistics.mean(thumbor_get.cpu_ms(n) for n in members), 1e-3
+                )
+                print(
+                    f"  {cls:6} n={len(members)}  origin/thumbor wall {per_class[cls]:.2f},"
+                    f" cpu {per_class_cpu[cls]:.2f} (mean CPU ms over the class)"
+                )
 
         section(f"cold throughput, wrk c={WRK_CONNECTIONS}, every request a new variant (w 400-599), corpus mix")
         results = cold_runs(args, names, {"origin": origin, "thumbor": thumbor}, tmp)
@@ -267,7 +289,11 @@ def run(ctx: Run) -> None:
             server.stop()
 
     for cls, ratio in per_class.items():
-        summary.append((f"origin/thumbor {cls}", f"{ratio:.2f}", f"< {PEER_TARGET:.2f}", verdict(ratio < PEER_TARGET)))
+        summary.append(
+            (f"origin/thumbor {cls} wall", f"{ratio:.2f}", f"< {PEER_TARGET:.2f}", verdict(ratio < PEER_TARGET))
+        )
+        cpu = per_class_cpu[cls]
+        summary.append((f"origin/thumbor {cls} cpu", f"{cpu:.2f}", f"< {PEER_TARGET:.2f}", verdict(cpu < PEER_TARGET)))
     o, t = results["origin"], results["thumbor"]
     share = o["rps"] / floor_rps
     summary.append(

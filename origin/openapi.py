@@ -356,9 +356,6 @@ def _system_paths() -> dict[str, Any]:
                             "required": ["status"],
                             "properties": {
                                 "status": {"const": "ok"},
-                                "renders_admitted": {"type": "integer"},
-                                "render_capacity": {"type": "integer"},
-                                "renders": {"type": "integer"},
                             },
                         },
                         "alive",
