@@ -141,7 +141,7 @@ _REASONS = {
     414: "the request line is longer than 8190 bytes",
     416: "range not satisfiable",
     422: "image too large, too many frames, or corrupt",
-    501: "the parameter needs an optional extra that is not installed (faces)",
+    501: "a face parameter on an install without the faces extra (pip install 'image-origin[faces]')",
     502: "storage failed",
     503: "overloaded, render timeout, or not ready (Retry-After)",
     504: "storage timed out",
