@@ -131,9 +131,10 @@ def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: Transfo
     if fit == "fillmax" and (w is None or h is None):
         # imgix: fillmax never enlarges the image, but the canvas is still the full box,
         # its missing side following the source's ratio (300x200, w=600 -> 600x400).
-        w = w if w is not None else h * src_w / src_h  # type: ignore[operator]
-        h = h if h is not None else w * src_h / src_w
-        w, h = _cap(w, h, max_side)
+        width = w if w is not None else (h or 0.0) * src_w / src_h
+        height = h if h is not None else width * src_h / src_w
+        k = min(1.0, max_side / max(width, height))
+        w, h = width * k, height * k
     elif w is None or h is None or fit in ("clip", "max"):
         return Plan(region=whole, size=_contain(src_w, src_h, w, h, no_enlarge, max_side))
     assert w is not None and h is not None  # both branches above leave both sides set
