@@ -140,7 +140,6 @@ _REASONS = {
     414: "the request line (path and query) is too long",
     431: "a request header is too large",
     415: "not a JPEG, PNG, WebP, GIF or AVIF image, or one holding HTML or script markup",
-    414: "the request line is longer than 8190 bytes",
     416: "range not satisfiable",
     422: "image too large, too many frames, or corrupt",
     501: "a face parameter on an install without the faces extra (pip install 'image-origin[faces]')",
