@@ -12,14 +12,14 @@ from .access import Access
 from .cache import ByteLRU, MetadataCache
 from .cache.redis import RedisCache
 from .derived import open_derived
-from .events import HandlerFactory, setup_events
+from .events import HandlerFactory, open_emitter
 from .executor import RenderPool
-from .http.appkeys import ACCESS, METRICS, POLICY, READY_TIMEOUT, SEND_TIMEOUT, SERVICE, SETTINGS
+from .http.appkeys import ACCESS, EMITTER, METRICS, POLICY, READY_TIMEOUT, SEND_TIMEOUT, SERVICE, SETTINGS
 from .http.bodies import FORM_OVERHEAD
 from .http.images import ResponsePolicy
 from .http.jsonapp import json_app
-from .http.manage import setup_management
-from .http.metrics import count_requests, setup_metrics
+from .http.manage import managing, setup_management
+from .http.metrics import Site, count_requests, setup_metrics
 from .http.openapi import setup_openapi
 from .http.playground import setup_playground
 from .http.routes import setup_routes
@@ -79,6 +79,7 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
 
     `handler_factory` makes the in-process event handler used when there is no Redis (and so
     no worker): without one, the origin's own uploads and deletes are not pre-rendered.
+    Every resource opens and closes in one cleanup context (`_lifetime`), in an order it states.
     """
     harden()
     capture_libvips_warnings()
@@ -99,10 +100,9 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
     app[ACCESS] = access_policy(settings)
     app[READY_TIMEOUT] = settings.ready_timeout
     app[SEND_TIMEOUT] = settings.send_timeout
-    app.cleanup_ctx.append(_service)
-    setup_events(app, settings, handler_factory)
-    setup_metrics(app, settings)
+    metrics_site = setup_metrics(app, settings)
     setup_management(app, settings)
+    app.cleanup_ctx.append(_lifetime(settings, handler_factory, metrics_site))
     setup_playground(app, settings)
     setup_openapi(app)
     setup_routes(app)
@@ -116,12 +116,30 @@ def access_log_args(settings: Settings) -> dict[str, object]:
     return {"access_log": logging.getLogger(ACCESS_LOGGER), "access_log_class": AccessLog}
 
 
-async def _service(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    async with open_service(settings, on_render=app[METRICS].observe_render) as service:
-        app[SERVICE] = service
-        log.info("serving %s", settings.storage_url)
-        yield
+def _lifetime(
+    settings: Settings, handler_factory: HandlerFactory | None, metrics_site: Site | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The app's one cleanup context: every resource opened here, in this order, closed in reverse.
+
+    1. the service: storage, derived storage, render pool, Redis;
+    2. the event emitter (the in-process handler renders through the service);
+    3. the separate metrics site, when configured;
+    4. the management API's tokens (kept in storage) and its writes in flight, which are
+       drained first at shutdown, while the emitter and storage they use are still open.
+    """
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            service = await stack.enter_async_context(open_service(settings, on_render=app[METRICS].observe_render))
+            app[SERVICE] = service
+            log.info("serving %s", settings.storage_url)
+            app[EMITTER] = await stack.enter_async_context(open_emitter(app, settings, handler_factory))
+            if metrics_site is not None:
+                await stack.enter_async_context(metrics_site(app))
+            await stack.enter_async_context(managing(app, settings, service.storage))
+            yield
+
+    return lifetime
 
 
 @contextlib.asynccontextmanager

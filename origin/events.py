@@ -18,7 +18,6 @@ from typing import Protocol, TypeVar
 from aiohttp import web
 
 from .cache import redis as redis_cache
-from .http.appkeys import EMITTER
 from .settings import Settings
 from .storage import ObjectInfo
 from .storage_events import Handler, StorageEvent, stream_key, to_fields
@@ -102,30 +101,24 @@ class QueueEmitter:
                 self._busy = False
 
 
-def setup_events(app: web.Application, settings: Settings, handler_factory: HandlerFactory | None) -> None:
-    """Open the emitter after the service (the handler may use it), close it after the writes drained.
-
-    Call after the service's cleanup context and before the management API's.
-    """
-
-    async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            emitter: Emitter
-            if settings.redis_url is not None:
-                stream = StreamEmitter(settings)
-                stack.push_async_callback(stream.close)
-                emitter = stream
-            elif handler_factory is not None:
-                handler = await stack.enter_async_context(handler_factory(app))
-                local = QueueEmitter(handler, settings.events_queue_size)
-                stack.push_async_callback(local.close)
-                emitter = local
-            else:
-                emitter = NoEmitter()
-            app[EMITTER] = emitter
-            yield
-
-    app.cleanup_ctx.append(lifetime)
+@contextlib.asynccontextmanager
+async def open_emitter(
+    app: web.Application, settings: Settings, handler_factory: HandlerFactory | None
+) -> AsyncIterator[Emitter]:
+    """The emitter `settings` ask for; open it once the app's service is (the in-process handler
+    uses it), close it once the writes that emit have drained (create_app's lifetime does both)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.redis_url is not None:
+            stream = StreamEmitter(settings)
+            stack.push_async_callback(stream.close)
+            yield stream
+        elif handler_factory is not None:
+            handler = await stack.enter_async_context(handler_factory(app))
+            local = QueueEmitter(handler, settings.events_queue_size)
+            stack.push_async_callback(local.close)
+            yield local
+        else:
+            yield NoEmitter()
 
 
 async def announced(emitter: Emitter, work: Awaitable[T], events: Callable[[T], Iterable[StorageEvent]]) -> T:

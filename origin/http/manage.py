@@ -10,6 +10,7 @@ succeeded is announced as storage events (origin/events.py), from inside its own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
@@ -64,21 +65,19 @@ _PRIVATE = {"Cache-Control": "no-store", "Vary": "Origin", **SECURITY_HEADERS}
 
 
 def setup_management(app: web.Application, settings: Settings) -> None:
-    """Limits and CORS now; tokens once storage is open; in-flight writes drained at shutdown.
-
-    Call after the service's cleanup context, so storage is open for the token and
-    closes only after the writes have finished.
-    """
+    """Limits and CORS; the tokens and the writes in flight belong to `managing`."""
     app[UPLOAD_LIMIT] = settings.max_upload_bytes
     app[MANAGE_CORS] = ManageCors(frozenset(settings.manage_cors_origins))
 
-    async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        app[TOKENS] = management_tokens(settings, app[SERVICE].storage)
-        app[WRITES] = set()
-        yield
-        await asyncio.gather(*app[WRITES], return_exceptions=True)
 
-    app.cleanup_ctx.append(lifetime)
+@contextlib.asynccontextmanager
+async def managing(app: web.Application, settings: Settings, storage: Storage) -> AsyncIterator[None]:
+    """The tokens (a generated one is kept in `storage`) while entered; on exit, waits for the
+    writes in flight, which is why create_app enters this after the storage and the emitter."""
+    app[TOKENS] = management_tokens(settings, storage)
+    app[WRITES] = set()
+    yield
+    await asyncio.gather(*app[WRITES], return_exceptions=True)
 
 
 def managed(handler: Handler) -> Handler:

@@ -10,8 +10,10 @@ Wherever they are served, a `metrics_token` is required as `Authorization: Beare
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from aiohttp import web
@@ -24,25 +26,28 @@ from .appkeys import METRICS, METRICS_ADDRESS, SERVICE
 from .middlewares import Handler, error_middleware, origin_error_response
 
 PATH = "/_/metrics"
+Site = Callable[[web.Application], AbstractAsyncContextManager[None]]
+"""The separate metrics site: entered for the app's lifetime (it records METRICS_ADDRESS)."""
 log = logging.getLogger("origin.metrics")
 _SYSTEM_ROUTES = {"/_/health": "health", "/_/ready": "health", PATH: "metrics"}
 _READS = frozenset({"GET", "HEAD"})
 
 
-def setup_metrics(app: web.Application, settings: Settings) -> None:
-    """The app's metrics, its /_/metrics route and, with `metrics_port`, the separate site.
+def setup_metrics(app: web.Application, settings: Settings) -> Site | None:
+    """The app's metrics and its /_/metrics route; with `metrics_port`, the separate site to run
+    for the app's lifetime (create_app opens it after the service, so it stops first).
 
     Call before `setup_routes`, whose `/{key}` would otherwise take the path (a 400 for the
-    reserved `_/`, where a 404 says nothing), and after the service's cleanup context, so the
-    separate site stops before the service closes.
+    reserved `_/`, where a 404 says nothing).
     """
     metrics = app[METRICS] = Metrics(lambda: app.get(SERVICE))
     tokens = Tokens((settings.metrics_token.encode(),)) if settings.metrics_token else None
     scrape = _scrape(metrics, tokens)
     on_main_port = settings.metrics_port is None and (tokens is not None or settings.metrics_public)
     app.router.add_get(PATH, scrape if on_main_port else _not_found)
-    if settings.metrics_port is not None:
-        app.cleanup_ctx.append(_separate_site(scrape, settings.metrics_host, settings.metrics_port))
+    if settings.metrics_port is None:
+        return None
+    return _separate_site(scrape, settings.metrics_host, settings.metrics_port)
 
 
 @web.middleware
@@ -90,9 +95,10 @@ async def _not_found(request: web.Request) -> web.Response:
     raise web.HTTPNotFound()
 
 
-def _separate_site(scrape: Handler, host: str, port: int) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context serving only /_/metrics on its own address, for the app's lifetime."""
+def _separate_site(scrape: Handler, host: str, port: int) -> Site:
+    """A site serving only /_/metrics on its own address, while entered."""
 
+    @contextlib.asynccontextmanager
     async def serve(app: web.Application) -> AsyncIterator[None]:
         side = web.Application(middlewares=[error_middleware("no-store", "")])
         side.router.add_get(PATH, scrape)
