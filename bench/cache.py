@@ -24,6 +24,7 @@ from bench.common import (
     health_renders,
     origin_settings,
     percentile,
+    renders_total,
     run_wrk,
     section,
     server_timing,
@@ -117,8 +118,8 @@ async def coalesce_burst(ports: list[int], name: str, warm_name: str) -> dict[st
                 )
 
         async def renders() -> int:
-            answers = await asyncio.gather(*(get(port, "/_/health") for port in ports))
-            return sum(json.loads(answer[3])["renders"] for answer in answers)
+            answers = await asyncio.gather(*(get(port, "/_/metrics") for port in ports))
+            return sum(renders_total(answer[3].decode()) for answer in answers)
 
         # Open every connection the bursts use first (they measure no TCP handshakes), and warm
         # loaders, the render pool and the Redis connection with one render of another image.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import math
 import os
 import re
@@ -127,6 +126,7 @@ def start_origin(name: str, storage: Path | str, cache_bytes: int, tmp: Path, **
     env.update(
         IMAGE_ORIGIN_STORAGE_URL=f"file://{storage}" if isinstance(storage, Path) else storage,
         IMAGE_ORIGIN_CACHE_BYTES=str(cache_bytes),
+        IMAGE_ORIGIN_METRICS_PUBLIC="true",  # render counts (health publishes none); loopback only
         IMAGE_ORIGIN_HOST="127.0.0.1",
     )
     argv = [*origin_argv(), "--host", "127.0.0.1", "--port", str(port)]
@@ -326,13 +326,21 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def health_renders(port: int) -> int:
-    """The process's render count from /_/health."""
+    """The process's render count, from its metrics (start_origin serves them: metrics_public)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", "/_/health")
-        return int(json.loads(conn.getresponse().read())["renders"])
+        conn.request("GET", "/_/metrics")
+        return renders_total(conn.getresponse().read().decode())
     finally:
         conn.close()
+
+
+def renders_total(metrics: str) -> int:
+    """`image_origin_renders_total` from a Prometheus text exposition."""
+    found = re.search(r"^image_origin_renders_total (\S+)$", metrics, re.M)
+    if found is None:
+        raise ValueError("no image_origin_renders_total in the metrics")
+    return int(float(found.group(1)))
 
 
 def origin_settings():  # -> origin.settings.Settings

@@ -140,6 +140,7 @@ _REASONS = {
     415: "not a JPEG, PNG, WebP, GIF or AVIF image, or one holding HTML or script markup",
     416: "range not satisfiable",
     422: "image too large, too many frames, or corrupt",
+    501: "a face parameter on an install without the faces extra (pip install 'image-origin[faces]')",
     502: "storage failed",
     503: "overloaded, render timeout, or not ready (Retry-After)",
     504: "storage timed out",
@@ -151,7 +152,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in statuses}
 
 
-_IMAGE_ERRORS = (400, 403, 404, 415, 416, 422, 502, 503, 504)
+_IMAGE_ERRORS = (400, 403, 404, 415, 416, 422, 501, 502, 503, 504)
 _MANAGE_ERRORS = (400, 401, 403, 502, 504)
 _KEY = {
     "name": "key",
@@ -350,9 +351,6 @@ def _system_paths() -> dict[str, Any]:
                             "required": ["status"],
                             "properties": {
                                 "status": {"const": "ok"},
-                                "renders_admitted": {"type": "integer"},
-                                "render_capacity": {"type": "integer"},
-                                "renders": {"type": "integer"},
                             },
                         },
                         "alive",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -103,6 +104,7 @@ async def test_two_origin_processes_render_a_cold_variant_once(tmp_path: Path, r
     env = {
         **os.environ,
         "IMAGE_ORIGIN_STORAGE_URL": f"file://{data}",
+        "IMAGE_ORIGIN_METRICS_PUBLIC": "true",  # render counts: /_/health publishes none
         "IMAGE_ORIGIN_REDIS_URL": real_redis.url,
         "IMAGE_ORIGIN_REDIS_PREFIX": real_redis.prefix,
         "IMAGE_ORIGIN_RENDER_QUEUE": "64",
@@ -125,8 +127,9 @@ async def test_two_origin_processes_render_a_cold_variant_once(tmp_path: Path, r
             async def renders() -> list[int]:
                 counts = []
                 for base in bases:
-                    async with session.get(f"{base}/_/health") as resp:
-                        counts.append((await resp.json())["renders"])
+                    async with session.get(f"{base}/_/metrics") as resp:  # metrics_public, set above
+                        text = await resp.text()
+                    counts.append(int(float(re.search(r"^image_origin_renders_total (\S+)$", text, re.M).group(1))))
                 return counts
 
             # Warm processes (code paths, Redis connections), then a cold variant.

@@ -1,19 +1,15 @@
-"""Liveness: the process answers and its render pool is not wedged.
+"""Liveness: the process answers. Nothing else.
 
-`renders` (renders started since the process began) lets a test or an operator see how
-many renders N requests cost, across replicas too.
+The render pool's figures (renders in flight, capacity, renders since start) tell whoever plans
+an overload how close the process is to refusing work, which is why /_/metrics is private by
+default; so /_/health, which is public, publishes none of them. Operators read them from the
+metrics (`image_origin_renders_total`, `image_origin_renders_in_flight`, ...).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from .images import SERVICE
-
 
 async def health(request: web.Request) -> web.Response:
-    pool = request.app[SERVICE].pool
-    return web.json_response(
-        {"status": "ok", "renders_admitted": pool.admitted, "render_capacity": pool.capacity, "renders": pool.renders},
-        headers={"Cache-Control": "no-store"},
-    )
+    return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})

@@ -125,7 +125,7 @@ def bound(spec: TransformSpec, limits: TextLimits) -> TransformSpec:
     return dataclasses.replace(spec, txt_size=min(spec.txt_size, limits.max_size))
 
 
-txt.schema = {"type": "string", "maxLength": HARD_MAX_CHARS, "description": "text; newlines make lines"}  # type: ignore[attr-defined]
+txt.schema = {"type": "string", "maxLength": 500, "description": "text; newlines make lines (max_text_chars)"}  # type: ignore[attr-defined]
 font.schema = {"type": "string", "enum": sorted(FONT_NAMES.values())}  # type: ignore[attr-defined]
 align.schema = {"type": "string", "description": "one of top, middle, bottom and one of left, center, right"}  # type: ignore[attr-defined]
 clip.schema = {"type": "string", "description": "start, middle or end, optionally with ellipsis"}  # type: ignore[attr-defined]
