@@ -7,12 +7,12 @@ gets the error once, and the key is forgotten as soon as the task ends, so the n
 request tries afresh.
 
 Across replicas (`ReplicaFlight`), each process's leader asks for the variant's lease
-(through `Leases`: Redis in practice, `cache.redis.leases`). The holder renders, publishes the result to Redis and releases the lease; the
-others poll for the result. A lease released without a result (the render failed, or
-was too large to share) or expired (its holder died) sends the waiters back to try
-for the lease themselves, so they render rather than wait for nobody; so does Redis
-failing, so coalescing across replicas is an optimisation, never a dependency.
-`ReplicaFlight` knows only the `Leases` protocol, not the cache behind it.
+through the `Leases` protocol (Redis in practice: `cache.redis.leases`). The holder
+renders, publishes the result and releases the lease; the others poll for the result.
+A lease released without a result (the render failed, or was too large to share) or
+expired (its holder died) sends the waiters back to try for the lease themselves, so
+they render rather than wait for nobody; so does Redis failing, so coalescing across
+replicas is an optimisation, never a dependency.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from .access import Access
 from .cache import ByteLRU, MetadataCache
-from .cache.redis import RedisCache
+from .cache.redis import SharedCache
 from .derived import open_derived
 from .events import HandlerFactory, setup_events
 from .executor import RenderPool
@@ -33,6 +33,7 @@ from .settings import Settings
 from .signing import Signer
 from .source_memory import SourceMemory
 from .storage import open_storage
+from .urlparams.text import TextLimits
 
 SETTINGS = web.AppKey("settings", Settings)
 log = logging.getLogger("origin")
@@ -51,12 +52,17 @@ def render_config(settings: Settings) -> RenderConfig:
         compress_quality=settings.compress_quality,
         avif_effort=settings.avif_effort,
         webp_effort=settings.webp_effort,
+        text=TextLimits(settings.max_text_chars, settings.max_text_lines, settings.max_text_size),
     )
 
 
 def access_policy(settings: Settings) -> Access:
     """Presets (validated now: a bad one raises PresetError) and signing keys."""
-    limits = OutputLimits(max_side=settings.max_output_side, max_dpr=settings.max_dpr)
+    limits = OutputLimits(
+        max_side=settings.max_output_side,
+        max_dpr=settings.max_dpr,
+        text=TextLimits(settings.max_text_chars, settings.max_text_lines, settings.max_text_size),
+    )
     explicit = settings.presets != Settings.model_fields["presets"].default
     if explicit and not settings.presets.exists():
         raise PresetError(f"{settings.presets}: no such file")
@@ -136,7 +142,7 @@ async def open_service(
         settings.retry_after,
         settings.render_memory,
     )
-    redis = RedisCache.from_settings(settings)
+    redis = SharedCache.from_settings(settings)
     service = ImageService(
         storage=storage,
         variants=ByteLRU[Image](settings.cache_bytes, settings.cache_max_entry_bytes),

@@ -173,6 +173,13 @@ class StorageTimeout(OriginError):
     code = "storage_timeout"
 
 
+class FacesUnavailable(OriginError):
+    """A face parameter on an install without the `faces` extra: the server cannot do it (501)."""
+
+    status = 501
+    code = "faces_unavailable"
+
+
 class UnsupportedParam(OriginError):
     """An imgix parameter (or value) this origin does not render: the message says why."""
 

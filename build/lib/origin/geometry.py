@@ -105,6 +105,7 @@ def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: Transfo
         w, h = _cap(w, h, max_side)
     elif w is None or h is None or fit in ("clip", "max"):
         return Plan(region=whole, size=_contain(src_w, src_h, w, h, no_enlarge, max_side))
+    assert w is not None and h is not None  # both branches above leave both sides set
     tw, th = _round(w), _round(h)
     if fit == "scale":
         return Plan(region=whole, size=(tw, th))

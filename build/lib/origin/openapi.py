@@ -43,11 +43,11 @@ _NAMED: dict[str, dict[str, Any]] = {
     "rect": {"type": "string", "pattern": "^[0-9]+,[0-9]+,[0-9]+,[0-9]+$", "description": "x,y,w,h in pixels"},
     "color": _COLOR,
     "boolean": {"type": "string", "enum": ["true", "false", "1", "0"]},
-    "fit": {"type": "string", "enum": ["clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp"]},
+    "fit": {"type": "string", "enum": ["clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp", "facearea"]},
     "fm": {"type": "string", "enum": list(OUTPUT_FORMATS)},
     "crop": {
         "type": "string",
-        "description": "comma-separated: top, bottom, left, right, and at most one of entropy, edges, focalpoint",
+        "description": "comma-separated: top, bottom, left, right, faces, and at most one of entropy, edges, focalpoint",
         "examples": ["top,left", "entropy", "focalpoint"],
     },
     "mark_align": {
@@ -55,7 +55,11 @@ _NAMED: dict[str, dict[str, Any]] = {
         "description": "comma-separated: one of top, middle, bottom and one of left, center, right",
         "examples": ["bottom,right"],
     },
-    "auto": {"type": "string", "description": "comma-separated: format, compress", "examples": ["format,compress"]},
+    "auto": {
+        "type": "string",
+        "description": "comma-separated: format, compress, enhance, redeye",
+        "examples": ["format,compress"],
+    },
     "storage_key": {"type": "string", "description": "the key of another image in the same storage (not a URL)"},
     "filename": {"type": "string", "minLength": 1, "maxLength": 255, "description": "download file name"},
     "hue": {"type": "integer", "description": "degrees, taken modulo 360"},
@@ -136,6 +140,7 @@ _REASONS = {
     415: "not a JPEG, PNG, WebP, GIF or AVIF image, or one holding HTML or script markup",
     416: "range not satisfiable",
     422: "image too large, too many frames, or corrupt",
+    501: "a face parameter on an install without the faces extra (pip install 'image-origin[faces]')",
     502: "storage failed",
     503: "overloaded, render timeout, or not ready (Retry-After)",
     504: "storage timed out",
@@ -147,7 +152,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in statuses}
 
 
-_IMAGE_ERRORS = (400, 403, 404, 415, 416, 422, 502, 503, 504)
+_IMAGE_ERRORS = (400, 403, 404, 415, 416, 422, 501, 502, 503, 504)
 _MANAGE_ERRORS = (400, 401, 403, 502, 504)
 _KEY = {
     "name": "key",
@@ -346,9 +351,6 @@ def _system_paths() -> dict[str, Any]:
                             "required": ["status"],
                             "properties": {
                                 "status": {"const": "ok"},
-                                "renders_admitted": {"type": "integer"},
-                                "render_capacity": {"type": "integer"},
-                                "renders": {"type": "integer"},
                             },
                         },
                         "alive",

@@ -22,6 +22,8 @@ from .errors import DuplicateParam, InvalidParam, UnknownParam, UnsupportedParam
 from .spec import TransformSpec
 from .urlparams import FAMILIES, REFUSED, TABLE
 from .urlparams.imgix import ALIASES, NAMES, NO_BASE64
+from .urlparams.text import TextLimits
+from .urlparams.text import bound as bound_text
 
 IGNORED = frozenset({"ixlib"})
 """Parameters that imgix client libraries add to every URL: accepted, never part of a variant."""
@@ -36,6 +38,7 @@ class OutputLimits:
 
     max_side: int = 4096
     max_dpr: float = 5.0
+    text: TextLimits = TextLimits()
 
 
 def canonical_name(name: str) -> tuple[str, bool]:
@@ -87,7 +90,7 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: OutputLimits = OutputL
     spec = TransformSpec(**values)  # type: ignore[arg-type]
     for family in FAMILIES:
         spec = family.finish(spec)
-    return _clamp_sizes(spec, limits)
+    return _clamp_sizes(bound_text(spec, limits.text), limits)
 
 
 def _refusal(name: str, given: str) -> Exception:

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from .cache import ByteLRU, MetadataCache
-from .cache.redis import RedisCache, Stored
+from .cache.redis import SharedCache, Stored
 from .derived import DerivedStore
 from .errors import ImageTooLarge, InvalidParam, NotFound, OriginError, Overloaded
 from .executor import RenderPool
@@ -109,7 +109,7 @@ class ImageService:
         pool: RenderPool,
         config: RenderConfig,
         max_source_bytes: int,
-        redis: RedisCache | None = None,
+        redis: SharedCache | None = None,
         on_render: Callable[[str, float], None] | None = None,
         derived: DerivedStore | None = None,
         memory: SourceMemory | None = None,
@@ -134,17 +134,17 @@ class ImageService:
         """Content type by ETag of streamed originals, so a Range not at 0 needs no extra read."""
         self._sniffing: SingleFlight[str] = SingleFlight()
         self.flight: SingleFlight[Image] = SingleFlight()
-        self.replicas = ReplicaFlight(redis) if redis is not None else None
+        self.replicas = ReplicaFlight(redis.leases) if redis is not None else None
 
     async def source_info(self, key: str) -> ObjectInfo:
         """The source's version; a source too large to hold in memory is refused before it is read."""
         info = self.metadata.get(key)
         if info is None:
-            info = await self.redis.get_info(key) if self.redis is not None else None
+            info = await self.redis.metadata.get(key) if self.redis is not None else None
             if info is None:
                 info = await self.storage.head(key)
                 if self.redis is not None:
-                    await self.redis.put_info(info)
+                    await self.redis.metadata.put(info)
             self.metadata.put(info)
         if info.size > self.max_source_bytes:
             limit = self.max_source_bytes / (1024 * 1024)
@@ -155,7 +155,7 @@ class ImageService:
         """Forget the source's version here and in Redis: it was replaced or removed."""
         self.metadata.invalidate(key)
         if self.redis is not None:
-            await self.redis.invalidate(key)
+            await self.redis.metadata.invalidate(key)
 
     async def _read(self, key: str, timings: dict[str, float]) -> tuple[bytes, ObjectInfo]:
         started = time.perf_counter()
@@ -279,13 +279,14 @@ class ImageService:
     async def variant_etag(self, key: str, spec: TransformSpec, accepts: Accepts) -> tuple[str, ObjectInfo]:
         """The variant key (the response's ETag) and the source version, with no source read."""
         info = await self.source_info(key)
-        mark_etag = ""
-        if spec.mark is not None:
-            try:
-                mark_etag = (await self.source_info(spec.mark)).etag
-            except NotFound:
-                raise InvalidParam(f"mark: no image at key {spec.mark!r}") from None
-        return variant_key(key, info.etag, spec, accepts, mark_etag), info
+        versions = []
+        for name, other in (("mark", spec.mark), ("blend", spec.blend)):
+            if other is not None:
+                try:
+                    versions.append((await self.source_info(other)).etag)
+                except NotFound:
+                    raise InvalidParam(f"{name}: no image at key {other!r}") from None
+        return variant_key(key, info.etag, spec, accepts, "\n".join(versions)), info
 
     async def variant(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
         """The transformed image for the version `variant_etag` returned: from memory, Redis, or rendered.
@@ -298,15 +299,17 @@ class ImageService:
             image, leader = await self.flight.run(etag, lambda: self._fetch(key, spec, accepts, etag, info))
             if not leader and image.cache == "miss":
                 image = dataclasses.replace(image, cache="coalesced")
-        if self.redis is not None and self.redis.served(image.etag, spec):
-            self.redis.admit(image.etag, _stored(image))
+        if self.redis is not None:
+            self.redis.popularity.count(image.etag, spec)
+            if self.redis.variants.sighted(image.etag):
+                self.redis.variants.admit(image.etag, _stored(image))
         return image
 
     async def _fetch(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
         """The in-process leader's work: Redis, derived storage, then one render across every replica."""
         redis, replicas = self.redis, self.replicas
         if redis is not None:
-            stored = await redis.get_variant(etag)
+            stored = await redis.variants.get(etag)
             if stored is not None:
                 return self._keep(etag, stored, "redis")
         found = await self._derived(key, spec, etag, info)
@@ -317,7 +320,7 @@ class ImageService:
 
         async def render_and_publish() -> Image:
             image = await self._render(key, spec, accepts, etag, info)
-            await redis.publish(image.etag, _stored(image))
+            await redis.variants.publish(image.etag, _stored(image))
             return image
 
         result = await replicas.run(etag, render_and_publish)
@@ -360,21 +363,25 @@ class ImageService:
         """
         timings: dict[str, float] = {}
         mark_size = (await self.source_info(spec.mark)).size if spec.mark is not None else 0
+        blend_size = (await self.source_info(spec.blend)).size if spec.blend is not None else 0
         with self.pool.admit() as slot:
-            slot.keep(await self.memory.hold(info.size + mark_size))
+            slot.keep(await self.memory.hold(info.size + mark_size + blend_size))
             data, fresh = await self._read(key, timings)
             if fresh.etag != info.etag:
                 # Replaced between HEAD and GET: key the variant by the version we rendered.
                 if self.redis is not None:
-                    await self.redis.put_info(fresh)
+                    await self.redis.metadata.put(fresh)
                 etag, info = await self.variant_etag(key, spec, accepts)
             mark = (await self._read(spec.mark, timings))[0] if spec.mark is not None else None
+            blend = (await self._read(spec.blend, timings))[0] if spec.blend is not None else None
             started = time.perf_counter()
             if spec.is_json:
-                body = await slot.run(describe, data, self.config)
+                body = await slot.run(functools.partial(describe, faces=spec.faces), data, self.config)
                 fmt, negotiated = "json", False
             else:
-                rendered = await slot.run(render, data, spec, accepts, self.config, mark)
+                rendered = await slot.run(
+                    functools.partial(render, blend=blend), data, spec, accepts, self.config, mark
+                )
                 body, fmt = rendered.body, rendered.format
                 negotiated = spec.fm is None and "format" in spec.auto
         content_type = MIME[fmt]
@@ -396,7 +403,7 @@ def _stored(image: Image) -> Stored:
 
 @functools.lru_cache(maxsize=65536)
 def variant_key(key: str, source_etag: str, spec: TransformSpec, accepts: Accepts, mark_etag: str = "") -> str:
-    """hash(pipeline version, key, source version, canonical spec, negotiated format, mark version).
+    """hash(pipeline version, key, source version, canonical spec, negotiated format, mark and blend versions).
 
     The Accept header counts only under `auto=format` without an explicit `fm`, and only
     reduced to three values, so one spec has at most three variants.

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     max_output_side: int = Field(4096, gt=0)
     max_dpr: float = Field(5.0, gt=0, le=5, allow_inf_nan=False)
 
+    # Text drawn from the URL (`txt`): longer or more lines is a 400; a larger size is clamped.
+    max_text_chars: int = Field(500, gt=0, le=4096)
+    max_text_lines: int = Field(10, gt=0)
+    max_text_size: int = Field(512, gt=0)
+
     # Rendering: a bounded pool with a bounded queue and a deadline per render.
     render_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     render_queue: int = Field(32, ge=0)

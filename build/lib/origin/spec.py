@@ -63,6 +63,48 @@ class TransformSpec:
     mark_scale: int | None = None
     mark_pad: int = 5
     dl: str | None = None
+    # --- overlays (urlparams/text.py, faces.py, overlay.py): text, faces, watermark details, blending
+    txt: str | None = None
+    txt_font: str = "sans-serif"
+    txt_size: int = 12
+    txt_color: Color = (0, 0, 0, 255)
+    txt_align: tuple[str, ...] = ("bottom", "right")
+    txt_pad: int = 10
+    txt_width: int | None = None
+    txt_fit: str | None = None
+    txt_clip: tuple[str, ...] = ("end",)
+    txt_lig: int = 1
+    txt_line: int = 0
+    txt_line_color: Color = (255, 255, 255, 255)
+    txt_shad: float = 0.0
+    txt_lead: int = 0
+    txt_track: int = 0
+    faces: bool = False
+    faceindex: int = 1
+    facepad: float = 1.0
+    mark_w: float | None = None
+    mark_h: float | None = None
+    mark_fit: str = "clip"
+    mark_x: int | None = None
+    mark_y: int | None = None
+    mark_rot: float = 0.0
+    mark_tile: str | None = None
+    mark_base: str | None = None
+    """Folded into `mark` by the family's finish step (a key prefix), so always None in a parsed spec."""
+    blend: str | None = None
+    """A storage key; a colour given as `blend` is moved to `blend_color` when parsed."""
+    blend_color: Color | None = None
+    blend_mode: str = "overlay"
+    blend_alpha: int = 100
+    blend_align: tuple[str, ...] = ("left", "top")
+    blend_pad: int = 0
+    blend_x: int | None = None
+    blend_y: int | None = None
+    blend_w: float | None = None
+    blend_h: float | None = None
+    blend_fit: str = "clip"
+    blend_crop: tuple[str, ...] = ()
+    blend_size: str | None = None
 
     @property
     def needs_render(self) -> bool:
@@ -125,3 +167,4 @@ def canonical(spec: TransformSpec) -> str:
 
 
 _COLOR_FIELDS = frozenset({"trim_color", "bg", "fill_color", "monochrome"})
+_COLOR_FIELDS |= {"txt_color", "txt_line_color", "blend_color"}

@@ -4,7 +4,13 @@ Sources, by setting: the SQS queue (`sqs_queue_url`), the webhook (`worker_port`
 needs Redis to queue what it accepts) and the Redis stream (`redis_url`: the origin's own
 writes and the webhook's). On SIGTERM or SIGINT each stops receiving, finishes the events
 it holds and returns; one that fails stops the others, and the process exits non-zero
-for its supervisor to restart it.
+for its supervisor to restart it. At start it logs what it reads and where its
+pre-rendered variants go.
+
+With no source configured (the embedded default: no Redis, no queue) the origin handles
+its own uploads in its process, so there is nothing to do; the worker says so once and
+stays up idle until SIGTERM, so that a Procfile runner (honcho, foreman), which stops
+every process when one exits, keeps the web process running.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ import logging
 import signal
 from collections.abc import Callable
 from typing import cast
+from urllib.parse import urlsplit, urlunsplit
 
+from origin.derived import derived_url
 from origin.settings import Settings
 
-from .events import enter_handler
+from .events import enter_handler, stream_key
 from .sources import Source
 from .sources.sqs import SqsSource
-from .sources.stream import StreamConsumer
+from .sources.stream import GROUP, StreamConsumer
+from .sources.webhook import PATH as WEBHOOK_PATH
 from .sources.webhook import WebhookSource, webhook_tokens
 
 WorkerHandlerFactory = Callable[[Settings], object]
@@ -39,7 +48,7 @@ async def run_worker(
     settings: Settings, handler_factory: WorkerHandlerFactory | None = None, *, stop: asyncio.Event | None = None
 ) -> None:
     """Run until `stop` is set (by default: on SIGTERM/SIGINT), then drain and return."""
-    check_sources(settings)
+    configured = check_sources(settings)
     factory = handler_factory or default_factory()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -47,6 +56,14 @@ async def run_worker(
     for number in signals:
         loop.add_signal_handler(number, stop.set)
     try:
+        if not configured:
+            log.info(
+                "no event source configured (sqs_queue_url, redis_url, worker_port): on the embedded default the "
+                "web process handles its own uploads in process; idle until SIGTERM"
+            )
+            await stop.wait()
+            return
+        log.info("worker: %s; %s", "; ".join(describe_sources(settings)), describe_target(settings))
         async with contextlib.AsyncExitStack() as stack:
             handler = await enter_handler(stack, factory(settings))
             sources: list[Source] = []
@@ -62,10 +79,10 @@ async def run_worker(
             loop.remove_signal_handler(number)
 
 
-def check_sources(settings: Settings) -> None:
-    """WorkerError unless at least one source is configured, and configured completely."""
+def check_sources(settings: Settings) -> bool:
+    """Whether any source is configured; WorkerError for one configured incompletely."""
     if settings.sqs_queue_url is None and settings.worker_port is None and settings.redis_url is None:
-        raise WorkerError("nothing to read events from: set sqs_queue_url, redis_url, or worker_port with redis_url")
+        return False
     if settings.worker_port is not None:
         if settings.redis_url is None:
             raise WorkerError(
@@ -75,6 +92,35 @@ def check_sources(settings: Settings) -> None:
             webhook_tokens(settings)
         except ValueError as exc:
             raise WorkerError(str(exc)) from None
+    return True
+
+
+def describe_sources(settings: Settings) -> list[str]:
+    """What the worker reads, one phrase a source (credentials and tokens never named)."""
+    described = []
+    stream = stream_key(settings.redis_prefix)
+    if settings.sqs_queue_url is not None:
+        endpoint = settings.sqs_endpoint_url or "the AWS endpoint"
+        described.append(f"reading SQS queue {settings.sqs_queue_url} at {endpoint}")
+    if settings.worker_port is not None:
+        described.append(f"webhook on {settings.worker_host}:{settings.worker_port}{WEBHOOK_PATH} into {stream}")
+    if settings.redis_url is not None:
+        described.append(f"reading Redis stream {stream} (group {GROUP}) at {_without_password(settings.redis_url)}")
+    return described
+
+
+def describe_target(settings: Settings) -> str:
+    url = derived_url(settings)
+    where = f"pre-rendered variants to {url}" if url is not None else "no derived storage (nothing pre-rendered)"
+    return f"originals in {settings.storage_url}, {where}"
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def default_factory() -> WorkerHandlerFactory:
@@ -102,6 +148,5 @@ async def _run_all(sources: list[Source], stop: asyncio.Event) -> None:
         results = await asyncio.gather(*tasks, return_exceptions=True)
     for task, result in zip(tasks, results, strict=True):
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-            log.error("event source %s failed: %s: %s", task.get_name(), type(result).__name__, result)
-            raise result
+            raise WorkerError(f"event source {task.get_name()} failed: {type(result).__name__}: {result}") from result
     log.info("worker stopped: %s drained", ", ".join(task.get_name() for task in tasks))

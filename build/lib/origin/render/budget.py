@@ -104,3 +104,8 @@ _TRIM = _load_malloc_trim()
 def _malloc_trim() -> None:
     if _TRIM is not None:
         _TRIM(0)
+
+
+def release_free_memory() -> None:
+    """Hand the memory malloc holds free back to the system (the pool calls it once idle)."""
+    _malloc_trim()

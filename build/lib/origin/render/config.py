@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..urlparams.text import TextLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +20,4 @@ class RenderConfig:
     compress_quality: int = 45
     avif_effort: int = 1
     webp_effort: int = 4
+    text: TextLimits = field(default_factory=TextLimits)

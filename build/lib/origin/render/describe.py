@@ -8,6 +8,7 @@ import struct
 import pyvips
 
 from ..errors import CorruptImage
+from . import faces as face_detection
 from .config import RenderConfig
 from .guard import RenderGuard
 from .probe import STRICT_LOAD, probe
@@ -15,17 +16,22 @@ from .probe import STRICT_LOAD, probe
 _BINS = 8
 
 
-def describe(data: bytes, config: RenderConfig, guard: RenderGuard) -> bytes:
-    """JSON with width, height (as displayed), format, bytes, alpha, frames and dominant colour."""
+def describe(data: bytes, config: RenderConfig, guard: RenderGuard, faces: bool = False) -> bytes:
+    """JSON with width, height (as displayed), format, bytes, alpha, frames and dominant colour;
+    with `faces=1`, the faces found (`x`, `y`, `width`, `height` in the displayed image's pixels,
+    largest first)."""
+    if faces:
+        face_detection.require("faces=1")
     info = probe(data, config)
     try:
         guard.check()
         thumb = pyvips.Image.thumbnail_buffer(data, 64, option_string=STRICT_LOAD)
         colour = dominant_colour(guard.track(thumb))
+        found = _faces(data, info.width, info.height, guard) if faces else None
     except pyvips.Error:
         guard.check()
         raise CorruptImage("the image data is corrupt or truncated") from None
-    body = {
+    body: dict[str, object] = {
         "width": info.width,
         "height": info.height,
         "format": info.format,
@@ -34,7 +40,19 @@ def describe(data: bytes, config: RenderConfig, guard: RenderGuard) -> bytes:
         "frames": info.pages,
         "dominant_color": colour,
     }
+    if found is not None:
+        body["faces"] = found
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _faces(data: bytes, width: int, height: int, guard: RenderGuard) -> list[dict[str, int]]:
+    """Faces on a copy the detector's size (oriented as displayed), mapped back to full size."""
+    guard.check()
+    side = face_detection.DETECT_SIDE
+    small = pyvips.Image.thumbnail_buffer(data, side, height=side, option_string=STRICT_LOAD)
+    fx, fy = width / small.width, height / small.height
+    found = face_detection.detect(guard.track(small))
+    return [{"x": f.x, "y": f.y, "width": f.w, "height": f.h} for f in (face.scaled(fx, fy) for face in found)]
 
 
 def dominant_colour(thumb: pyvips.Image) -> str:

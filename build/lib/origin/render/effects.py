@@ -86,7 +86,7 @@ def blur(image: pyvips.Image, amount: int) -> pyvips.Image:
     )
 
 
-def sharpen(image: pyvips.Image, amount: int) -> pyvips.Image:
+def sharpen(image: pyvips.Image, amount: float) -> pyvips.Image:
     if not amount:
         return image
     return image.sharpen(sigma=1.0, m2=amount / 100 * 4).cast("uchar")

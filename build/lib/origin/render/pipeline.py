@@ -18,7 +18,18 @@ from ..spec import TransformSpec
 from .budget import estimate
 from .config import RenderConfig
 from .encode import encode
+from .faces import require as require_faces
 from .guard import RenderGuard
+from .overlays import (
+    auto_enhance,
+    auto_redeye,
+    centre_on_faces,
+    draw_blend,
+    draw_text,
+    face_area,
+    find_faces,
+    needs_faces,
+)
 from .probe import SourceInfo, check_animation_cost, check_frames, probe
 from .steps import (
     Context,
@@ -53,19 +64,30 @@ PIPELINE: tuple[Step, ...] = (
     crop_rect,
     trim,
     rotate_flip,
+    find_faces,
+    face_area,
     make_plan,
+    centre_on_faces,
     crop_region,
     resize,
     to_srgb,
+    auto_enhance,
+    auto_redeye,
     adjust,
     canvas,
+    draw_blend,
     draw_mark,
+    draw_text,
     background,
 )
 
 
-def _run(ctx: Context, guard: RenderGuard) -> pyvips.Image:
-    for step in PIPELINE:
+_UP_TO_TRIM = PIPELINE[: PIPELINE.index(trim) + 1]
+_AFTER_TRIM = PIPELINE[PIPELINE.index(trim) + 1 :]
+
+
+def _run(ctx: Context, guard: RenderGuard, steps: tuple[Step, ...] = PIPELINE) -> pyvips.Image:
+    for step in steps:
         guard.check()
         step(ctx)
         guard.track(ctx.image)
@@ -87,11 +109,18 @@ def _output_size(info: SourceInfo, spec: TransformSpec, config: RenderConfig) ->
     return plan(*_logical_before_load(info, spec), spec, config.max_output_side).output_size
 
 
-def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> int:
-    """The largest JPEG shrink-on-load factor whose decode still covers the output."""
-    if spec.trim is not None:
+def jpeg_shrink(
+    info: SourceInfo, spec: TransformSpec, config: RenderConfig, logical: tuple[int, int] | None = None
+) -> int:
+    """The largest JPEG shrink-on-load factor whose decode still covers the output (none for
+    fit=facearea, whose region is only known once the faces are found).
+
+    `logical` is the size the plan starts from when it is known better than the header says
+    (after a trim); by default the header's, after `rect` and `rot`.
+    """
+    if spec.fit == "facearea":
         return 1
-    pre = plan(*_logical_before_load(info, spec), spec, config.max_output_side)
+    pre = plan(*(logical or _logical_before_load(info, spec)), spec, config.max_output_side)
     _, _, rw, rh = pre.region
     needed = max(pre.size[0] / rw, pre.size[1] / rh)
     for factor in _JPEG_SHRINKS:
@@ -101,9 +130,27 @@ def jpeg_shrink(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> 
 
 
 def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
-    """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill)."""
-    smart = any(word in spec.crop for word in ("entropy", "edges"))
+    """Steps that read the image twice or out of order (rotation, trim, smart crop, blurred fill,
+    face detection, auto=enhance's levels)."""
+    smart = any(word in spec.crop for word in ("entropy", "edges")) or needs_faces(spec)
+    smart = smart or "redeye" in spec.auto or "enhance" in spec.auto
     return bool(info.orientation != 1 or spec.rot or spec.flip or spec.trim or smart or spec.fill == "blur")
+
+
+def _require_faces(spec: TransformSpec) -> None:
+    """501 naming the `faces` extra before any decoding, when a face parameter cannot be served."""
+    asked = [
+        name
+        for name, on in (
+            ("fit=facearea", spec.fit == "facearea"),
+            ("crop=faces", "faces" in spec.crop),
+            ("auto=redeye", "redeye" in spec.auto),
+            ("blend-crop=faces", "faces" in spec.blend_crop),
+        )
+        if on
+    ]
+    if asked:
+        require_faces(asked[0])
 
 
 def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:
@@ -129,12 +176,15 @@ def render(
     config: RenderConfig,
     mark: bytes | None,
     guard: RenderGuard,
+    blend: bytes | None = None,
 ) -> Rendered:
-    """Render `data` per `spec`. Raises the typed 4xx/503 errors, never pyvips.Error.
+    """Render `data` per `spec` (`mark` and `blend`: the bytes of those keys). Raises the typed
+    4xx/501/503 errors, never pyvips.Error.
 
     The output format is chosen here, from the source's header, so the event loop never
     parses image headers.
     """
+    _require_faces(spec)
     info = probe(data, config)
     fmt = output_format(spec.fm, "format" in spec.auto, info.format, accepts, info.has_alpha)
     animate = config.animation and fmt in ("gif", "webp") and info.animated
@@ -146,9 +196,9 @@ def render(
     try:
         with guard.reserve(cost):
             if animate:
-                image = _render_animation(data, info, spec, fmt, config, guard, mark)
+                image = _render_animation(data, info, spec, fmt, config, guard, mark, blend)
             else:
-                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink)
+                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink, blend)
             guard.check()
             body = encode(guard.track(image), fmt, spec, config)
     except pyvips.Error:
@@ -169,6 +219,7 @@ def _render_still(
     guard: RenderGuard,
     mark: bytes | None,
     shrink: int,
+    blend: bytes | None,
 ) -> pyvips.Image:
     options: dict[str, object] = {"fail_on": "truncated"}
     if not _needs_random_access(info, spec):
@@ -176,8 +227,21 @@ def _render_still(
     if shrink > 1:
         options["shrink"] = shrink
     image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
-    ctx = Context(image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark)
-    return _run(ctx, guard)
+    ctx = Context(
+        image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark, blend=blend
+    )
+    if spec.trim is None or shrink == 1:
+        return _run(ctx, guard)
+    # A trim is found on the shrunk decode: its box is within one shrunk pixel, which is at most one
+    # output pixel while the decode covers the output. When the trim keeps so little that the decode
+    # no longer covers it, decode again at the factor the trimmed size needs (rare: a small subject
+    # on a wide border) rather than upscale.
+    _run(ctx, guard, _UP_TO_TRIM)
+    width, height = ctx.logical
+    needed = jpeg_shrink(info, spec, config, (height, width) if spec.rot in (90, 270) else (width, height))
+    if needed < shrink:
+        return _render_still(data, info, spec, fmt, config, guard, mark, needed, blend)
+    return _run(ctx, guard, _AFTER_TRIM)
 
 
 def _render_animation(
@@ -188,6 +252,7 @@ def _render_animation(
     config: RenderConfig,
     guard: RenderGuard,
     mark: bytes | None,
+    blend: bytes | None,
 ) -> pyvips.Image:
     """Every frame through the same pipeline, with one size for all: smart crops are
     centred and the first frame's trim box is applied to every frame."""
@@ -204,6 +269,7 @@ def _render_animation(
             fmt=fmt,
             config=config,
             mark=mark,
+            blend=blend,
             smart_allowed=False,
             trim_box=trim_box,
         )

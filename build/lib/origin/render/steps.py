@@ -19,6 +19,7 @@ from ..spec import Color, TransformSpec
 from . import effects, watermark
 from .config import RenderConfig
 from .encode import supports_alpha
+from .faces import Face
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Context:
     smart_allowed: bool = True
     trim_box: tuple[int, int, int, int] | None = None
     """Set by the first `trim`; an animation passes it on so every frame keeps one size."""
+    blend: bytes | None = None
+    faces: list[Face] | None = None
+    """Faces found for fit=facearea / crop=faces, at the logical scale."""
 
 
 Step = Callable[[Context], None]
@@ -57,7 +61,12 @@ def crop_rect(ctx: Context) -> None:
     lw, lh = ctx.logical
     if x >= lw or y >= lh:
         raise InvalidParam(f"rect lies outside the {lw}x{lh} image")
-    w, h = min(w, lw - x), min(h, lh - y)
+    crop_to(ctx, (x, y, min(w, lw - x), min(h, lh - y)))
+
+
+def crop_to(ctx: Context, box: tuple[int, int, int, int]) -> None:
+    """Keep `box` (logical pixels, inside the image) of the current image."""
+    x, y, w, h = box
     fx, fy = _scale(ctx)
     left, top = min(int(x * fx), ctx.image.width - 1), min(int(y * fy), ctx.image.height - 1)
     width = max(1, min(round(w * fx), ctx.image.width - left))
@@ -226,8 +235,22 @@ def _embed(image: pyvips.Image, size: Size, offset: Size, colour: Color | None, 
 def draw_mark(ctx: Context) -> None:
     if ctx.mark is None:
         return
-    mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, ctx.spec, ctx.config)
-    ctx.image = watermark.composite(ctx.image, mark, ctx.spec)
+    spec = ctx.spec
+    opts = watermark.MarkOptions(
+        align=spec.mark_align,
+        alpha=spec.mark_alpha,
+        scale=spec.mark_scale,
+        pad=spec.mark_pad,
+        w=spec.mark_w,
+        h=spec.mark_h,
+        fit=spec.mark_fit,
+        x=spec.mark_x,
+        y=spec.mark_y,
+        rot=spec.mark_rot,
+        tile=spec.mark_tile == "grid",
+    )
+    mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, opts, ctx.config)
+    ctx.image = watermark.composite(ctx.image, mark, opts)
 
 
 def background(ctx: Context) -> None:

@@ -13,6 +13,7 @@ import re
 
 import pyvips
 
+from ..containers import trailing_bytes
 from ..errors import CorruptImage, UnsupportedMedia
 from ..formats import sniff
 from .budget import estimate
@@ -22,21 +23,30 @@ from .probe import SourceInfo, check_frames, probe
 
 MARKUP = re.compile(rb"<(?:script|html|body|iframe|svg|!doctype)", re.IGNORECASE)
 """Tags that make a file a polyglot: valid as an image, yet HTML to a sniffing browser
-(`GIF89a<script>...`). Refused in every format, not only GIF: the scan costs the same,
-and image data holding one of these by chance is vanishingly rare (compressed bytes),
-while in metadata it can only be an attack."""
+(`GIF89a<script>...`). What follows an image's end is refused by structure
+(containers.py), whatever it says; this scan is the second line for what lies inside
+the structure (a JPEG comment, a PNG text chunk, GIF's header room), where the served
+`Content-Type`, `nosniff` and `CSP: sandbox` are what keep a browser from running it.
+Image data holding one of these by chance is vanishingly rare (compressed bytes)."""
 
 
 _JPEG_CHECK_SHRINK = 8
+_NAMES = {"jpg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WebP", "avif": "AVIF"}
 
 
 def validate(data: bytes, config: RenderConfig, guard: RenderGuard) -> SourceInfo:
-    """Sniff (415), refuse markup (415), read the header within the limits (422), decode it all (422).
+    """Sniff (415), refuse bytes after the image's end and markup (415), read the header within
+    the limits (422), decode it all (422).
 
     Called through the render pool (`pool.run(validate, data, config)`): the scan and the
     decode are CPU work that must neither block the event loop nor escape the deadline.
     """
-    sniff(data)
+    fmt = sniff(data)
+    if extra := trailing_bytes(data, fmt):
+        raise UnsupportedMedia(
+            f"{extra} byte(s) follow the end of the {_NAMES[fmt]} image; nothing may follow an image's own "
+            "end (an image/HTML polyglot is refused whatever it holds)"
+        )
     if MARKUP.search(data):
         raise UnsupportedMedia("the file contains HTML or script markup (an image/HTML polyglot)")
     info = probe(data, config)

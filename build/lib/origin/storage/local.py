@@ -417,6 +417,9 @@ class LocalStorage:
         try:
             changed = self._place(key, str(staged), target, True, None)
         except (AlreadyExists, KeyConflict):
+            if not self._taken(key, staged):  # already put back by a recovery that was cut short
+                os.unlink(staged)
+                return set()
             log.warning("could not put %r back while rolling back a delete: the key was stored again", key)
             return set()
         os.unlink(staged)

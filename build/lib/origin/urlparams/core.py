@@ -30,7 +30,7 @@ from .values import (
 MAX_PIXELS = 8192
 """imgix's strict ceiling for `w` and `h` in pixels (the output cap then clamps further)."""
 MAX_DPR = 5.0
-FITS = ("clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp")
+FITS = ("clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp", "facearea")
 POSITIONS = frozenset({"top", "bottom", "left", "right"})
 SMART = frozenset({"entropy", "edges", "focalpoint"})
 ALIGN_V = frozenset({"top", "middle", "bottom"})
@@ -72,15 +72,12 @@ def dpr(name: str, raw: str) -> float:
 
 
 def fit(name: str, raw: str) -> str:
-    if raw == "facearea":
-        raise UnsupportedParam(f"fit=facearea {PENDING}")
     return choice(FITS)(name, raw)  # type: ignore[return-value]
 
 
 def crop(name: str, raw: str) -> tuple[str, ...]:
-    if "faces" in raw.split(","):
-        raise UnsupportedParam(f"crop=faces {PENDING}")
-    words = word_list(name, raw, POSITIONS | SMART)
+    """Sides, one smart mode, and `faces` (the faces when any are found, else the rest decides)."""
+    words = word_list(name, raw, POSITIONS | SMART | {"faces"})
     if {"top", "bottom"} <= set(words) or {"left", "right"} <= set(words):
         raise InvalidParam(f"{name} cannot combine opposite sides")
     if len(SMART.intersection(words)) > 1:
@@ -96,12 +93,9 @@ def mark_align(name: str, raw: str) -> tuple[str, ...]:
 
 
 def auto(name: str, raw: str) -> tuple[str, ...]:
-    for word in ("enhance", "redeye"):
-        if word in raw.split(","):
-            raise UnsupportedParam(f"auto={word} {PENDING}")
     if "true" in raw.split(","):
         raise UnsupportedParam("auto=true is not supported: imgix documents no meaning for it; use format,compress")
-    return word_list(name, raw, frozenset({"format", "compress"}))
+    return word_list(name, raw, frozenset({"format", "compress", "enhance", "redeye"}))
 
 
 def fm(name: str, raw: str) -> str:

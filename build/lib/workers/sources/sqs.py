@@ -19,7 +19,14 @@ from typing import Any
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from origin.settings import Settings
 
@@ -30,6 +37,16 @@ log = logging.getLogger("workers.sqs")
 _MAX_BATCH = 10
 """ReceiveMessage returns at most 10 messages."""
 _TRANSIENT = (BotoCoreError, ClientError, aiohttp.ClientError, OSError, asyncio.TimeoutError)
+_UNREACHABLE = (
+    EndpointConnectionError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    aiohttp.ClientError,
+    OSError,
+    asyncio.TimeoutError,
+)
+"""No answer at all (as opposed to SQS refusing the queue): maybe not up yet, so retried."""
 
 
 class SqsSource:
@@ -55,10 +72,34 @@ class SqsSource:
             retries={"mode": "standard", "max_attempts": 3},
         )
         async with get_session().create_client("sqs", endpoint_url=self.endpoint_url, config=config) as client:
-            reply = await client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"])
+            reply = await self._attributes(client, stop)
+            if reply is None:
+                return  # stopped while SQS could not be reached
             self.dead_letter = "RedrivePolicy" in reply.get("Attributes", {})
             log.info("reading %s (dead-letter queue: %s)", self.queue_url, "yes" if self.dead_letter else "no")
             await self._poll(client, stop)
+
+    async def _attributes(self, client: Any, stop: asyncio.Event) -> dict[str, Any] | None:
+        """The queue's redrive policy, once SQS answers: an unreachable endpoint is retried with a
+        doubling pause (1 s up to 30 s) and logged; a queue that SQS refuses fails at once."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                attributes = client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"])
+                finished, reply = await until_stopped(stop, attributes)
+                return reply if finished else None
+            except _UNREACHABLE as exc:
+                failures += 1
+                pause = backoff(failures, 1.0, 30.0)
+                log.warning(
+                    "cannot reach SQS at %s (%s: %s); trying again in %g s",
+                    self.endpoint_url or "the AWS endpoint",
+                    type(exc).__name__,
+                    exc,
+                    pause,
+                )
+                await until_stopped(stop, asyncio.sleep(pause))
+        return None
 
     async def _poll(self, client: Any, stop: asyncio.Event) -> None:
         failures = 0
