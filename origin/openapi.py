@@ -137,6 +137,8 @@ _REASONS = {
     409: "a key exists already, or would be both an image and a folder",
     412: "a precondition failed",
     413: "payload too large",
+    414: "the request line (path and query) is too long",
+    431: "a request header is too large",
     415: "not a JPEG, PNG, WebP, GIF or AVIF image, or one holding HTML or script markup",
     416: "range not satisfiable",
     422: "image too large, too many frames, or corrupt",
@@ -152,8 +154,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in statuses}
 
 
-_IMAGE_ERRORS = (400, 403, 404, 415, 416, 422, 501, 502, 503, 504)
-_MANAGE_ERRORS = (400, 401, 403, 502, 504)
+_IMAGE_ERRORS = (400, 403, 404, 414, 415, 416, 422, 431, 501, 502, 503, 504)
+_MANAGE_ERRORS = (400, 401, 403, 414, 431, 502, 504)
 _KEY = {
     "name": "key",
     "in": "path",

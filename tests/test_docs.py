@@ -80,7 +80,10 @@ DESCRIBED = {
 }
 """Defaults worked out at start, so the README describes them in words."""
 
-_UNITS = {"s": 1, "day": 86400, "MiB": 1024 * 1024, "MP": 1_000_000, "px": 1}
+_UNITS = {
+    **{"ms": 0.001, "s": 1, "min": 60, "h": 3600, "day": 86400},
+    **{"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "M": 1_000_000, "MP": 1_000_000, "px": 1},
+}
 
 
 def readme_settings() -> dict[str, str]:
@@ -133,6 +136,7 @@ def readme_value(text: str) -> Any:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(?: (\w+))?", text)
     assert match, f"cannot read the README default {text!r}"
     number, unit = float(match.group(1)), match.group(2)
+    assert unit in _UNITS or not unit, f"the README default {text!r} has a unit this test does not know"
     return number * _UNITS[unit] if unit else number
 
 

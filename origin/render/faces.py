@@ -71,7 +71,7 @@ def _cascade() -> Any:
         import cv2
 
         cv2.setNumThreads(1)
-        cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _CASCADE)  # type: ignore[attr-defined]
+        cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _CASCADE)
         if cascade.empty():
             raise FacesUnavailable(f"the face model {_CASCADE} is missing from OpenCV's data: {EXTRA}")
         _local.cascade = cascade
