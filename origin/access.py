@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from .errors import DuplicateParam, ParamsNotAllowed, UnknownPreset
-from .params import OutputLimits, parse_query
+from .errors import DuplicateParam, InvalidParam, NotFound, ParamsNotAllowed, UnknownPreset
+from .hints import hinted, vary
+from .params import OutputLimits, canonical_name, parse_query
 from .presets import PresetBook, expand, snap_width
 from .signing import Signer, verify, without_signature
 from .spec import TransformSpec, canonical
 
+_EXPIRES = re.compile(r"[0-9]{1,12}", re.ASCII)
 ALWAYS_ALLOWED = frozenset({"preset", "dpr", "auto", "dl", "s", "expires", "ixlib"})
 """Parameters a presets-only origin still accepts on unsigned URLs."""
 
@@ -30,6 +34,8 @@ class Asked:
     signature: str | None
     expires: str | None
     query_without_s: str
+    params: tuple[tuple[str, str], ...] = ()
+    """The parameters the spec was parsed from (after preset expansion), for client hints."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -66,11 +72,41 @@ def read_query(raw_query: str, access: Access) -> Asked:
         signature=reserved.get("s"),
         expires=reserved.get("expires"),
         query_without_s=without_signature(raw_query),
+        params=tuple(params),
     )
 
 
+def with_hints(asked: Asked, spec: TransformSpec, access: Access, headers: Mapping[str, str]) -> TransformSpec:
+    """`spec` with the client hints its `ch` asks for filled in from the request headers."""
+    if not spec.ch:
+        return spec
+    given = frozenset(canonical_name(name)[0] for name, _ in asked.params)
+    extra = hinted(spec.ch, given, {k: headers[k] for k in vary(spec.ch) if k in headers})
+    return _hinted_spec(asked.params, extra, access) if extra else spec
+
+
+@functools.lru_cache(maxsize=4096)
+def _hinted_spec(
+    params: tuple[tuple[str, str], ...], extra: tuple[tuple[str, str], ...], access: Access
+) -> TransformSpec:
+    return parse_query(params + extra, access.limits)
+
+
+def expiry(asked: Asked, now: float) -> int | None:
+    """`expires` as Unix seconds, or None; a URL past it is gone (404), as imgix answers."""
+    if asked.expires is None:
+        return None
+    if not _EXPIRES.fullmatch(asked.expires):
+        raise InvalidParam("expires must be a Unix time in seconds")
+    expires = int(asked.expires)
+    if expires < now:
+        raise NotFound("this URL has expired")
+    return expires
+
+
 def authorize(asked: Asked, access: Access, *, key: str, raw_path: str, now: float) -> TransformSpec:
-    """The spec to serve, or BadSignature / ParamsNotAllowed (403)."""
+    """The spec to serve, or NotFound once `expires` is past, or BadSignature / ParamsNotAllowed (403)."""
+    expiry(asked, now)
     signed = False
     if access.signer.enabled:
         verify(

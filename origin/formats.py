@@ -19,8 +19,12 @@ MIME = {
     "avif": "image/avif",
     "gif": "image/gif",
     "json": "application/json",
+    "png8": "image/png",
+    "png32": "image/png",
+    "blurhash": "text/plain",
+    "css": "text/css",
 }
-OUTPUT_FORMATS = ("jpg", "pjpg", "png", "webp", "avif", "gif", "json")
+OUTPUT_FORMATS = ("jpg", "pjpg", "png", "webp", "avif", "gif", "json", "png8", "png32", "blurhash")
 _AVIF_BRANDS = (b"avif", b"avis")
 
 

@@ -32,13 +32,15 @@ class Plan:
     """Where the resized image sits on the canvas."""
     smart: str | None = None
     """libvips `interesting` mode when libvips, not the plan, places the region."""
-    pad: int = 0
-    """Border in `bg` around everything else, kept apart so clamp's edge pixels stop at it."""
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    """Top, right, bottom, left padding in `bg` around everything else, kept apart so clamp's
+    edge pixels stop at it."""
 
     @property
     def output_size(self) -> tuple[int, int]:
         width, height = self.canvas or self.size
-        return width + 2 * self.pad, height + 2 * self.pad
+        top, right, bottom, left = self.pad
+        return width + left + right, height + top + bottom
 
 
 def _px(value: float | None, source: int, dpr: float) -> float | None:
@@ -50,22 +52,51 @@ def _px(value: float | None, source: int, dpr: float) -> float | None:
 def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
     """The region, resize and canvas for `spec` on a `src_w` x `src_h` source.
 
-    `pad` lies inside the requested size, so the content gets the box minus the padding,
-    and the content's own cap shrinks by the padding so the output stays within `max_side`
-    (a pad too wide for the cap is narrowed to leave one pixel of content).
+    `pad` (and `pad-top`... which override it per side) lies inside the requested size, so
+    the content gets the box minus the padding, and the content's own cap shrinks by the
+    padding so the output stays within `max_side` (a pad too wide for the cap is narrowed
+    to leave one pixel of content). With fit=crop, `min-w`... `max-h` bound the box.
     """
     w = _px(spec.w, src_w, spec.dpr)
     h = _px(spec.h, src_h, spec.dpr)
     if spec.fit in ("crop", "fill") and spec.ar is not None:
         w, h = _apply_ratio(w, h, spec.ar, src_w, src_h)
+    if spec.fit == "crop":
+        w, h = _bound(w, spec.min_w, spec.max_w), _bound(h, spec.min_h, spec.max_h)
     w, h = _cap(w, h, max_side)
-    pad = min(spec.pad, (max_side - 1) // 2)
+    top, right, bottom, left = pad = _padding(spec, max_side)
     if w is not None:
-        w = max(1.0, w - 2 * pad)
+        w = max(1.0, w - left - right)
     if h is not None:
-        h = max(1.0, h - 2 * pad)
-    result = _fit(src_w, src_h, w, h, spec, max(1, max_side - 2 * pad))
-    return replace(result, pad=pad) if pad else result
+        h = max(1.0, h - top - bottom)
+    result = _fit(src_w, src_h, w, h, spec, max(1, max_side - max(left + right, top + bottom)))
+    return replace(result, pad=pad) if any(pad) else result
+
+
+def _padding(spec: TransformSpec, max_side: int) -> tuple[int, int, int, int]:
+    """Per side: `pad-<side>` if given, else `pad`; each axis narrowed to leave one pixel."""
+    sides = [
+        spec.pad if side is None else side for side in (spec.pad_top, spec.pad_right, spec.pad_bottom, spec.pad_left)
+    ]
+    top, right, bottom, left = sides
+    room = max_side - 1
+    if top + bottom > room:
+        k = room / (top + bottom)
+        top, bottom = int(top * k), int(bottom * k)
+    if left + right > room:
+        k = room / (left + right)
+        left, right = int(left * k), int(right * k)
+    return top, right, bottom, left
+
+
+def _bound(value: float | None, low: int | None, high: int | None) -> float | None:
+    if value is None:
+        return None
+    if high is not None:
+        value = min(value, float(high))
+    if low is not None:
+        value = max(value, float(low))
+    return value
 
 
 def _apply_ratio(w: float | None, h: float | None, ar: float, src_w: int, src_h: int) -> tuple[float, float]:
@@ -100,9 +131,10 @@ def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: Transfo
     if fit == "fillmax" and (w is None or h is None):
         # imgix: fillmax never enlarges the image, but the canvas is still the full box,
         # its missing side following the source's ratio (300x200, w=600 -> 600x400).
-        w = w if w is not None else h * src_w / src_h  # type: ignore[operator]
-        h = h if h is not None else w * src_h / src_w
-        w, h = _cap(w, h, max_side)
+        width = w if w is not None else (h or 0.0) * src_w / src_h
+        height = h if h is not None else width * src_h / src_w
+        k = min(1.0, max_side / max(width, height))
+        w, h = width * k, height * k
     elif w is None or h is None or fit in ("clip", "max"):
         return Plan(region=whole, size=_contain(src_w, src_h, w, h, no_enlarge, max_side))
     assert w is not None and h is not None  # both branches above leave both sides set

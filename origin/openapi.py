@@ -171,13 +171,17 @@ _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 def _image_get() -> dict[str, Any]:
     media = {MIME[fm]: {"schema": {"type": "string", "format": "binary"}} for fm in OUTPUT_FORMATS if fm != "json"}
     media["application/json"] = {"schema": _ref("Describe")}
+    media[MIME["css"]] = {"schema": {"type": "string"}, "description": "palette=css"}
     return {
         "summary": "An original (no parameters) or a transformed variant",
         "operationId": "getImage",
         "tags": ["images"],
         "parameters": [_KEY, *url_parameters()],
         "responses": {
-            "200": {"description": "the image (fm=json: its metadata)", "content": media},
+            "200": {
+                "description": "the image (fm=json: its metadata; fm=blurhash: text; palette=css|json: its colours)",
+                "content": media,
+            },
             "206": {"description": "a byte range of an original", "content": {"*/*": {"schema": {"type": "string"}}}},
             "304": {"description": "not modified (If-None-Match / If-Modified-Since)"},
             **_errors(*_IMAGE_ERRORS),

@@ -42,7 +42,7 @@ from .storage import ObjectInfo, Reader, Storage
 
 log = logging.getLogger("origin.service")
 
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 """Bump when rendering changes what bytes a spec produces, so old variants are not served."""
 SMALL_ORIGINAL = 1024 * 1024
 """Originals up to this size are read whole, coalesced and cached; larger ones are streamed."""
@@ -280,12 +280,11 @@ class ImageService:
         """The variant key (the response's ETag) and the source version, with no source read."""
         info = await self.source_info(key)
         versions = []
-        for name, other in (("mark", spec.mark), ("blend", spec.blend)):
-            if other is not None:
-                try:
-                    versions.append((await self.source_info(other)).etag)
-                except NotFound:
-                    raise InvalidParam(f"{name}: no image at key {other!r}") from None
+        for name, other in spec.storage_keys().items():
+            try:
+                versions.append(f"{name}={(await self.source_info(other)).etag}")
+            except NotFound:
+                raise InvalidParam(f"{name}: no image at key {other!r}") from None
         return variant_key(key, info.etag, spec, accepts, "\n".join(versions)), info
 
     async def variant(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
@@ -362,25 +361,30 @@ class ImageService:
         render still holds its source), and given back on every other path.
         """
         timings: dict[str, float] = {}
-        mark_size = (await self.source_info(spec.mark)).size if spec.mark is not None else 0
-        blend_size = (await self.source_info(spec.blend)).size if spec.blend is not None else 0
+        others = spec.storage_keys()
+        others_size = sum([(await self.source_info(other)).size for other in others.values()])
         with self.pool.admit() as slot:
-            slot.keep(await self.memory.hold(info.size + mark_size + blend_size))
+            slot.keep(await self.memory.hold(info.size + others_size))
             data, fresh = await self._read(key, timings)
             if fresh.etag != info.etag:
                 # Replaced between HEAD and GET: key the variant by the version we rendered.
                 if self.redis is not None:
                     await self.redis.metadata.put(fresh)
                 etag, info = await self.variant_etag(key, spec, accepts)
-            mark = (await self._read(spec.mark, timings))[0] if spec.mark is not None else None
-            blend = (await self._read(spec.blend, timings))[0] if spec.blend is not None else None
+            images = {name: (await self._read(other, timings))[0] for name, other in others.items()}
+            mark = images.pop("mark", None)
             started = time.perf_counter()
             if spec.is_json:
                 body = await slot.run(functools.partial(describe, faces=spec.faces), data, self.config)
                 fmt, negotiated = "json", False
             else:
                 rendered = await slot.run(
-                    functools.partial(render, blend=blend), data, spec, accepts, self.config, mark
+                    functools.partial(render, blend=images.pop("blend", None), images=images),
+                    data,
+                    spec,
+                    accepts,
+                    self.config,
+                    mark,
                 )
                 body, fmt = rendered.body, rendered.format
                 negotiated = spec.fm is None and "format" in spec.auto
@@ -403,7 +407,8 @@ def _stored(image: Image) -> Stored:
 
 @functools.lru_cache(maxsize=65536)
 def variant_key(key: str, source_etag: str, spec: TransformSpec, accepts: Accepts, mark_etag: str = "") -> str:
-    """hash(pipeline version, key, source version, canonical spec, negotiated format, mark and blend versions).
+    """hash(pipeline version, key, source version, canonical spec, negotiated format, and the
+    versions of the other stored images the spec names: `mark`, `mask`, `blend`).
 
     The Accept header counts only under `auto=format` without an explicit `fm`, and only
     reduced to three values, so one spec has at most three variants.

@@ -63,6 +63,57 @@ class TransformSpec:
     mark_scale: int | None = None
     mark_pad: int = 5
     dl: str | None = None
+    # -- size bounds, orientation, border and padding (urlparams/layout.py) --
+    min_w: int | None = None
+    max_w: int | None = None
+    min_h: int | None = None
+    max_h: int | None = None
+    orient: int | None = None
+    pad_top: int | None = None
+    pad_right: int | None = None
+    pad_bottom: int | None = None
+    pad_left: int | None = None
+    border: tuple[int, Color] | None = None
+    border_top: int | None = None
+    border_right: int | None = None
+    border_bottom: int | None = None
+    border_left: int | None = None
+    border_radius: tuple[int, int, int, int] | None = None
+    border_radius_inner: tuple[int, int, int, int] | None = None
+    # -- mask, trim details, transparency grid (urlparams/layout.py) --
+    mask: str | None = None
+    """`ellipse`, `corners`, or the storage key of a mask image."""
+    corner_radius: tuple[int, int, int, int] | None = None
+    mask_bg: Color | None = None
+    trim_md: float = 11.0
+    trim_sd: float = 10.0
+    trim_pad: int = 0
+    transparency: str | None = None
+    grid_colors: tuple[Color, Color] = ((0xD0, 0xD7, 0xDD, 255), (255, 255, 255, 255))
+    grid_size: int = 4
+    # -- adjustments, stylize, noise reduction (urlparams/tone.py) --
+    exp: int = 0
+    high: int = 0
+    shad: float = 0.0
+    vib: int = 0
+    usm: int = 0
+    usmrad: float = 2.5
+    px: int = 0
+    htn: int = 0
+    duotone: tuple[Color, Color] | None = None
+    duotone_alpha: int = 100
+    nr: int | None = None
+    nrs: int | None = None
+    # -- output details, palettes, focal point debug, client hints (urlparams/output.py) --
+    chromasub: int | None = None
+    colorquant: int | None = None
+    cs: str | None = None
+    dpi: int | None = None
+    palette: str | None = None
+    colors: int = 6
+    prefix: str = "image"
+    fp_debug: bool = False
+    ch: tuple[str, ...] = ()
     # --- overlays (urlparams/text.py, faces.py, overlay.py): text, faces, watermark details, blending
     txt: str | None = None
     txt_font: str = "sans-serif"
@@ -115,6 +166,19 @@ class TransformSpec:
     def is_json(self) -> bool:
         return self.fm == "json"
 
+    @property
+    def mask_key(self) -> str | None:
+        """The storage key of a mask image (`mask` that is not a shape)."""
+        return self.mask if self.mask not in (None, *MASK_SHAPES) else None
+
+    def storage_keys(self) -> dict[str, str]:
+        """Other images in the same storage this render reads, by parameter: `mark`, `mask`, `blend`."""
+        keys = {"mark": self.mark, "mask": self.mask_key, "blend": self.blend}
+        return {name: key for name, key in keys.items() if key is not None}
+
+
+MASK_SHAPES = ("ellipse", "corners")
+
 
 _DEFAULT = TransformSpec()
 _FIELDS = tuple(f.name for f in dataclasses.fields(TransformSpec))
@@ -158,6 +222,10 @@ def canonical(spec: TransformSpec) -> str:
             continue
         if field in _COLOR_FIELDS:
             text = format_color(value)
+        elif field in _COLOR_PAIR_FIELDS:
+            text = ",".join(format_color(c) for c in value)
+        elif field == "border":
+            text = f"{value[0]},{format_color(value[1])}"
         elif field == "ar":
             text = f"{format_number(value)}:1"  # the parameter is spelled W:H
         else:
@@ -166,5 +234,6 @@ def canonical(spec: TransformSpec) -> str:
     return "&".join(sorted(parts))
 
 
-_COLOR_FIELDS = frozenset({"trim_color", "bg", "fill_color", "monochrome"})
+_COLOR_FIELDS = frozenset({"trim_color", "bg", "fill_color", "monochrome", "mask_bg"})
 _COLOR_FIELDS |= {"txt_color", "txt_line_color", "blend_color"}
+_COLOR_PAIR_FIELDS = frozenset({"duotone", "grid_colors"})

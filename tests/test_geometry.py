@@ -157,7 +157,12 @@ def test_fillmax_keeps_the_source_size_on_a_larger_canvas():
 
 def test_pad_is_kept_apart_from_the_canvas():
     result = make_plan(LANDSCAPE, "fit=clamp&w=300&h=300&pad=20")
-    assert (result.size, result.canvas, result.offset, result.pad) == ((260, 195), (260, 260), (0, 32), 20)
+    assert (result.size, result.canvas, result.offset, result.pad) == (
+        (260, 195),
+        (260, 260),
+        (0, 32),
+        (20, 20, 20, 20),
+    )
 
 
 def test_scale_and_clip_use_the_whole_source():

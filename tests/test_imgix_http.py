@@ -64,3 +64,101 @@ async def test_dpr_5_makes_the_5x_candidate_five_times_wide(client, store):
     store("p.png", encode(quadrants(600, 400)))
     async with client.get("/p.png?w=100&dpr=5") as resp:
         assert decode(await resp.read()).width == 500
+
+
+# -- expires -------------------------------------------------------------------------------
+
+
+async def test_expires_past_is_a_404_and_before_it_max_age_is_bounded(client, store):
+    import time
+
+    store("p.png", encode(quadrants(64, 48)))
+    past = int(time.time()) - 5
+    async with client.get(f"/p.png?w=20&expires={past}") as resp:
+        assert resp.status == 404
+        assert "expired" in (await resp.json())["error"]["message"]
+    async with client.get(f"/p.png?expires={past}") as resp:
+        assert resp.status == 404
+    soon = int(time.time()) + 120
+    for target in (f"/p.png?w=20&expires={soon}", f"/p.png?expires={soon}"):
+        async with client.get(target) as resp:
+            assert resp.status == 200
+            control = resp.headers["Cache-Control"]
+        age = int(control.split("max-age=")[1].split(",")[0])
+        assert 110 <= age <= 120 and "stale-" not in control, control
+    async with client.get("/p.png?w=20&expires=soon") as resp:
+        assert resp.status == 400
+
+
+async def test_expires_is_covered_by_an_imgix_signature(make_client, store):
+    import time
+
+    from origin.signing import imgix_signature
+
+    client = await make_client(imgix_tokens=["tok"])
+    store("p.png", encode(quadrants(64, 48)))
+    soon = int(time.time()) + 300
+    query = f"w=20&expires={soon}"
+    sig = imgix_signature("tok", "/p.png", query)
+    async with client.get(f"/p.png?{query}&s={sig}") as resp:
+        assert resp.status == 200
+    async with client.get(f"/p.png?w=20&expires={soon + 3600}&s={sig}") as resp:
+        assert resp.status == 403  # a later expiry is not the signed URL
+
+
+# -- client hints ------------------------------------------------------------------------
+
+
+async def test_ch_uses_the_hints_and_names_them_in_vary_and_accept_ch(client, store):
+    store("p.png", encode(quadrants(400, 300)))
+    async with client.get("/p.png?ch=width,dpr,save-data&fm=jpg", headers={"Width": "200"}) as resp:
+        assert decode(await resp.read()).width == 200
+        assert "Width" in resp.headers["Vary"] and "DPR" in resp.headers["Vary"] and "Save-Data" in resp.headers["Vary"]
+        assert "Width" in resp.headers["Accept-CH"]
+        hinted = resp.headers["ETag"]
+    async with client.get("/p.png?ch=dpr&w=100", headers={"DPR": "2"}) as resp:
+        assert decode(await resp.read()).width == 200
+        assert resp.headers["Vary"] == "Sec-CH-DPR, DPR"
+    async with client.get("/p.png?ch=dpr&w=100&dpr=1", headers={"DPR": "3"}) as resp:
+        assert decode(await resp.read()).width == 100  # the URL's own dpr wins
+    async with client.get("/p.png?ch=width,dpr,save-data&fm=jpg&w=200") as resp:
+        assert resp.headers["ETag"] == hinted  # hint or URL, one variant
+    async with client.get("/p.png?ch=save-data&fm=jpg", headers={"Save-Data": "on"}) as resp:
+        saved = len(await resp.read())
+    async with client.get("/p.png?ch=save-data&fm=jpg") as resp:
+        assert saved < len(await resp.read())
+    async with client.get("/p.png?w=50", headers={"Width": "300"}) as resp:
+        assert "Accept-CH" not in resp.headers and decode(await resp.read()).width == 50
+
+
+# -- a mask image is another stored key ----------------------------------------------------
+
+
+async def test_mask_key_is_read_from_storage_and_versions_the_variant(client, store):
+    import pyvips
+
+    store("p.png", encode(quadrants(60, 40)))
+    circle = (pyvips.Image.black(60, 40) + 0).draw_circle(255, 30, 20, 15, fill=True).cast("uchar")
+    store("masks/dot.png", encode(circle))
+    async with client.get("/p.png?mask=masks/dot.png&fm=png") as resp:
+        assert resp.status == 200
+        first = resp.headers["ETag"]
+        image = decode(await resp.read())
+    assert pixel(image, 1, 1)[3] == 0 and pixel(image, 30, 20)[3] == 255
+    store("masks/dot.png", encode(circle.invert()))
+    async with client.get("/p.png?mask=masks/dot.png&fm=png") as resp:
+        assert resp.headers["ETag"] != first
+    async with client.get("/p.png?mask=masks/none.png") as resp:
+        assert resp.status == 400 and "mask" in (await resp.json())["error"]["message"]
+    async with client.get("/p.png?mask=https://example.com/m.png") as resp:
+        assert "mask must be a storage key, not a URL" in (await resp.json())["error"]["message"]
+
+
+async def test_blurhash_and_palette_content_types(client, store):
+    store("p.png", encode(quadrants(60, 40)))
+    async with client.get("/p.png?fm=blurhash") as resp:
+        assert resp.content_type == "text/plain" and len(await resp.text()) == 28
+    async with client.get("/p.png?palette=css") as resp:
+        assert resp.content_type == "text/css" and ".image-fg-1" in await resp.text()
+    async with client.get("/p.png?palette=json&colors=2") as resp:
+        assert resp.content_type == "application/json" and len((await resp.json())["colors"]) == 2

@@ -468,65 +468,6 @@ def test_inert_parameters_do_not_mint_variants():
     assert "fp-x=0.2" in kept
 
 
-# Parameters of imgix's spec that no family takes yet: each a 400 naming it, never ignored.
-# (A family that adds one removes it here and tests it where it belongs.)
-NOT_YET = [
-    "border=1",
-    "border-bottom=1",
-    "border-left=1",
-    "border-radius=1",
-    "border-radius-inner=1",
-    "border-right=1",
-    "border-top=1",
-    "ch=1",
-    "chromasub=1",
-    "colorquant=1",
-    "colors=1",
-    "corner-radius=1",
-    "cs=1",
-    "dpi=1",
-    "duotone=1",
-    "duotone-alpha=1",
-    "exp=1",
-    "fp-debug=1",
-    "grid-colors=1",
-    "grid-size=1",
-    "high=1",
-    "htn=1",
-    "mask=1",
-    "mask-bg=1",
-    "max-h=1",
-    "max-w=1",
-    "min-h=1",
-    "min-w=1",
-    "nr=1",
-    "nrs=1",
-    "orient=1",
-    "pad-bottom=1",
-    "pad-left=1",
-    "pad-right=1",
-    "pad-top=1",
-    "palette=1",
-    "prefix=1",
-    "px=1",
-    "shad=1",
-    "transparency=1",
-    "trim-md=1",
-    "trim-pad=1",
-    "trim-sd=1",
-    "usm=1",
-    "usmrad=1",
-    "vib=1",
-]
-
-
-@pytest.mark.parametrize("query", NOT_YET)
-def test_not_yet_supported_is_a_400_naming_the_parameter(query):
-    error = refused(query)
-    assert error.code == "unsupported_param" and error.status == 400
-    assert query.split("=")[0] in error.message
-
-
 @pytest.mark.parametrize(
     ("query", "reason"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import quote
 
@@ -76,3 +77,16 @@ def server_timing(timings: dict[str, float], cache: str) -> str:
     parts = [f'cache;desc="{cache}"']
     parts += [f"{name};dur={seconds * 1000:.1f}" for name, seconds in timings.items()]
     return ", ".join(parts)
+
+
+_AGE = re.compile(r"\b(max-age|s-maxage)=([0-9]+)")
+_STALE = re.compile(r",?\s*stale-(while-revalidate|if-error)=[0-9]+")
+
+
+def bounded_cache_control(value: str, remaining: int) -> str:
+    """`value` with every max-age / s-maxage cut to `remaining` seconds, and the stale-*
+    allowances dropped: a URL with `expires` must not be served from a cache past it."""
+    remaining = max(0, remaining)
+    bounded = _AGE.sub(lambda m: f"{m.group(1)}={min(int(m.group(2)), remaining)}", value)
+    bounded = _STALE.sub("", bounded).strip().lstrip(",").strip()
+    return bounded if "max-age" in bounded else f"{bounded}, max-age={remaining}".lstrip(", ")

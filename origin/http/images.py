@@ -11,7 +11,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from ..access import Access, authorize, read_query
+from .. import hints
+from ..access import Access, authorize, expiry, read_query, with_hints
 from ..errors import InvalidKey, OriginError
 from ..formats import negotiate
 from ..keys import validate_key
@@ -64,7 +65,9 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     access = request.app[ACCESS]
     raw_path, _, raw_query = request.raw_path.partition("?")
     key = key_from_path(raw_path)
-    spec = authorize(read_query(raw_query, access), access, key=key, raw_path=raw_path, now=time.time())
+    asked, now = read_query(raw_query, access), time.time()
+    spec = with_hints(asked, authorize(asked, access, key=key, raw_path=raw_path, now=now), access, request.headers)
+    extra = _per_request(policy, spec.ch, expiry(asked, now), now)
     if spec.needs_render:
         accepts = negotiate(request.headers.get("Accept", ""))
         etag, source = await service.variant_etag(key, spec, accepts)
@@ -72,9 +75,9 @@ async def get_image(request: web.Request) -> web.StreamResponse:
         if h.not_modified(
             request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"), etag, source.last_modified
         ):
-            return _not_modified(etag, source.last_modified, key, policy, negotiated)
+            return _not_modified(etag, source.last_modified, key, policy, negotiated, extra)
         image = await service.variant(key, spec, accepts, etag, source)
-        return _respond(request, image, key, policy, spec.dl)
+        return _respond(request, image, key, policy, spec.dl, extra)
     source = await service.source_info(key)
     if h.not_modified(
         request.headers.get("If-None-Match"),
@@ -82,7 +85,7 @@ async def get_image(request: web.Request) -> web.StreamResponse:
         source.etag,
         source.last_modified,
     ):
-        return _not_modified(source.etag, source.last_modified, key, policy, False)
+        return _not_modified(source.etag, source.last_modified, key, policy, False, extra)
     range_header, if_range = request.headers.get("Range"), request.headers.get("If-Range")
 
     def span_for(version: ObjectInfo) -> Span | None:
@@ -91,15 +94,20 @@ async def get_image(request: web.Request) -> web.StreamResponse:
         return h.byte_range(range_header, version.size)
 
     async with service.original(key, span_for, body=request.method != "HEAD") as original:
-        return await _send_original(request, original, key, policy, spec.dl)
+        return await _send_original(request, original, key, policy, spec.dl, extra)
 
 
 async def _send_original(
-    request: web.Request, original: Original, key: str, policy: ResponsePolicy, download: str | None
+    request: web.Request,
+    original: Original,
+    key: str,
+    policy: ResponsePolicy,
+    download: str | None,
+    extra: dict[str, str],
 ) -> web.StreamResponse:
     """Headers first, then the body a chunk at a time: each write waits for the client to take
     the previous one, so a slow reader holds one chunk, never the whole original."""
-    headers = dict(_common(original.source.etag, original.source.last_modified, key, policy, False))
+    headers = _merged(dict(_common(original.source.etag, original.source.last_modified, key, policy, False)), extra)
     headers["X-Cache"] = original.cache
     request.app[METRICS].served(original)
     headers["Server-Timing"] = h.server_timing(original.timings, original.cache)
@@ -150,14 +158,38 @@ def _common(etag: str, modified: float, key: str, policy: ResponsePolicy, negoti
     return headers
 
 
-def _not_modified(etag: str, modified: float, key: str, policy: ResponsePolicy, negotiated: bool) -> web.Response:
-    return web.Response(status=304, headers=dict(_common(etag, modified, key, policy, negotiated)))
+def _per_request(policy: ResponsePolicy, ch: tuple[str, ...], expires: int | None, now: float) -> dict[str, str]:
+    """Headers a variant's response carries beyond the memoised ones: under `ch`, the hints it
+    depends on (`Vary`, `Accept-CH`); under `expires`, a max-age no longer than what remains."""
+    extra = {}
+    if ch:
+        extra["Accept-CH"] = hints.accept_ch(ch)
+        extra["Vary"] = ", ".join(hints.vary(ch))
+    if expires is not None:
+        extra["Cache-Control"] = h.bounded_cache_control(policy.cache_control, int(expires - now))
+    return extra
+
+
+def _merged(headers: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    vary = ", ".join(v for v in (headers.get("Vary"), extra.get("Vary")) if v)
+    headers.update(extra)
+    if vary:
+        headers["Vary"] = vary
+    return headers
+
+
+def _not_modified(
+    etag: str, modified: float, key: str, policy: ResponsePolicy, negotiated: bool, extra: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=304, headers=_merged(dict(_common(etag, modified, key, policy, negotiated)), extra or {})
+    )
 
 
 def _respond(
-    request: web.Request, image: Image, key: str, policy: ResponsePolicy, download: str | None
+    request: web.Request, image: Image, key: str, policy: ResponsePolicy, download: str | None, extra: dict[str, str]
 ) -> web.Response:
-    headers = dict(_common(image.etag, image.source.last_modified, key, policy, image.negotiated))
+    headers = _merged(dict(_common(image.etag, image.source.last_modified, key, policy, image.negotiated)), extra)
     headers["X-Cache"] = image.cache
     request.app[METRICS].served(image)
     headers["Server-Timing"] = h.server_timing(image.timings, image.cache)

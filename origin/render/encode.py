@@ -11,9 +11,10 @@ import pyvips
 
 from ..formats import MIME
 from ..spec import TransformSpec
+from . import blurhash
 from .config import RenderConfig
 
-_ALPHA_FORMATS = frozenset({"png", "webp", "avif", "gif"})
+_ALPHA_FORMATS = frozenset({"png", "png8", "png32", "webp", "avif", "gif"})
 
 
 def supports_alpha(fmt: str) -> bool:
@@ -27,22 +28,67 @@ def quality(spec: TransformSpec, config: RenderConfig) -> int:
     return config.compress_quality if "compress" in spec.auto else config.default_quality
 
 
+def _bitdepth(colours: int) -> int:
+    """The smallest palette bit depth libvips writes (1, 2, 4, 8) holding `colours`."""
+    return next(bits for bits in (1, 2, 4, 8) if colours <= 2**bits)
+
+
+def _profiled(image: pyvips.Image, spec: TransformSpec) -> tuple[pyvips.Image, int]:
+    """`cs=srgb` (and `tinysrgb`, the closest we have) embed libvips' sRGB profile; `dpi` sets
+    the density (PNG pHYs; for JPEG and WebP a fresh EXIF block holding only the resolution,
+    every field the source carried being removed first). Anything else stays stripped."""
+    keep = 0
+    if spec.cs in ("srgb", "tinysrgb"):
+        image = image.copy()
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", _srgb_profile())
+        keep |= pyvips.enums.ForeignKeep.ICC
+    if spec.dpi is not None:
+        per_mm = spec.dpi / 25.4
+        image = image.copy(xres=per_mm, yres=per_mm)
+        for name in image.get_fields():
+            if name.startswith("exif-") or name in ("xmp-data", "iptc-data"):
+                image.remove(name)
+        keep |= pyvips.enums.ForeignKeep.EXIF
+    return image, keep
+
+
+def _srgb_profile() -> bytes:
+    lab = pyvips.Image.black(1, 1, bands=3).copy(interpretation="lab")
+    return lab.icc_export(output_profile="srgb").get("icc-profile-data")
+
+
 def encode(image: pyvips.Image, fmt: str, spec: TransformSpec, config: RenderConfig) -> bytes:
-    """Bytes of `image` in `fmt` (jpg, pjpg, png, webp, avif or gif)."""
+    """Bytes of `image` in `fmt` (jpg, pjpg, png, png8, png32, webp, avif, gif, blurhash).
+
+    `png8` is a palette PNG; `png32` always has an alpha band; `colorquant` sets the palette
+    size (as the bit depth holding it: libvips writes 1, 2, 4 or 8 bits); `chromasub=444` and
+    `422` turn chroma subsampling off (libvips has no 4:2:2), `420` forces it on.
+    """
     q = quality(spec, config)
+    if fmt == "blurhash":
+        return blurhash.encode(image).encode()
+    image, keep = _profiled(image, spec)
     if fmt in ("jpg", "pjpg"):
-        return image.jpegsave_buffer(Q=q, interlace=fmt == "pjpg", optimize_coding=True, keep="none")
-    if fmt == "png":
-        palette = "compress" in spec.auto and not spec.lossless
-        return image.pngsave_buffer(compression=6, palette=palette, Q=q, keep="none")
+        options: dict[str, object] = {}
+        if spec.chromasub is not None:
+            options["subsample_mode"] = "on" if spec.chromasub == 420 else "off"
+        return image.jpegsave_buffer(Q=q, interlace=fmt == "pjpg", optimize_coding=True, keep=keep, **options)
+    if fmt in ("png", "png8", "png32"):
+        palette = fmt == "png8" or spec.colorquant is not None or ("compress" in spec.auto and not spec.lossless)
+        if fmt == "png32" and not image.hasalpha():
+            image = image.bandjoin(255)
+        palette = palette and fmt != "png32"
+        options = {"bitdepth": _bitdepth(spec.colorquant)} if palette and spec.colorquant else {}
+        return image.pngsave_buffer(compression=6, palette=palette, Q=q, keep=keep, **options)
     if fmt == "webp":
-        return image.webpsave_buffer(Q=q, lossless=spec.lossless, effort=config.webp_effort, keep="none")
+        return image.webpsave_buffer(Q=q, lossless=spec.lossless, effort=config.webp_effort, keep=keep)
     if fmt == "avif":
         return image.heifsave_buffer(
-            Q=q, lossless=spec.lossless, compression="av1", effort=config.avif_effort, bitdepth=8, keep="none"
+            Q=q, lossless=spec.lossless, compression="av1", effort=config.avif_effort, bitdepth=8, keep=keep
         )
     if fmt == "gif":
-        return image.gifsave_buffer(keep="none")
+        options = {"bitdepth": _bitdepth(spec.colorquant)} if spec.colorquant else {}
+        return image.gifsave_buffer(keep="none", **options)
     raise ValueError(f"no encoder for {fmt}")
 
 

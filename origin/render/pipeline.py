@@ -7,6 +7,7 @@ timeout can kill whatever libvips is computing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import pyvips
@@ -15,6 +16,7 @@ from ..errors import CorruptImage
 from ..formats import Accepts, output_format
 from ..geometry import plan
 from ..spec import TransformSpec
+from . import palette
 from .budget import estimate
 from .config import RenderConfig
 from .encode import encode
@@ -35,16 +37,21 @@ from .steps import (
     Context,
     Step,
     adjust,
+    adjust_tone,
     background,
+    border,
     canvas,
     crop_rect,
     crop_region,
     draw_mark,
+    focal_debug,
     make_plan,
+    mask,
     orient,
     resize,
     rotate_flip,
     to_srgb,
+    transparency_grid,
     trim,
 )
 
@@ -74,10 +81,15 @@ PIPELINE: tuple[Step, ...] = (
     auto_enhance,
     auto_redeye,
     adjust,
+    adjust_tone,
     canvas,
+    focal_debug,
     draw_blend,
     draw_mark,
     draw_text,
+    border,
+    mask,
+    transparency_grid,
     background,
 )
 
@@ -118,7 +130,7 @@ def jpeg_shrink(
     `logical` is the size the plan starts from when it is known better than the header says
     (after a trim); by default the header's, after `rect` and `rot`.
     """
-    if spec.fit == "facearea":
+    if spec.fit == "facearea" or spec.orient is not None:
         return 1
     pre = plan(*(logical or _logical_before_load(info, spec)), spec, config.max_output_side)
     _, _, rw, rh = pre.region
@@ -134,7 +146,15 @@ def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
     face detection, auto=enhance's levels)."""
     smart = any(word in spec.crop for word in ("entropy", "edges")) or needs_faces(spec)
     smart = smart or "redeye" in spec.auto or "enhance" in spec.auto
-    return bool(info.orientation != 1 or spec.rot or spec.flip or spec.trim or smart or spec.fill == "blur")
+    return bool(
+        info.orientation != 1
+        or spec.orient is not None
+        or spec.rot
+        or spec.flip
+        or spec.trim
+        or smart
+        or spec.fill == "blur"
+    )
 
 
 def _require_faces(spec: TransformSpec) -> None:
@@ -177,16 +197,20 @@ def render(
     mark: bytes | None,
     guard: RenderGuard,
     blend: bytes | None = None,
+    images: Mapping[str, bytes] | None = None,
 ) -> Rendered:
     """Render `data` per `spec` (`mark` and `blend`: the bytes of those keys). Raises the typed
     4xx/501/503 errors, never pyvips.Error.
 
     The output format is chosen here, from the source's header, so the event loop never
-    parses image headers.
+    parses image headers. `images` holds the other stored images the spec names (`mask`).
+    With `palette`, the body is the rendered image's colour palette (CSS or JSON) instead.
     """
     _require_faces(spec)
     info = probe(data, config)
     fmt = output_format(spec.fm, "format" in spec.auto, info.format, accepts, info.has_alpha)
+    if spec.palette is not None:
+        fmt = "png"
     animate = config.animation and fmt in ("gif", "webp") and info.animated
     if animate:
         check_frames(info, config)
@@ -196,11 +220,14 @@ def render(
     try:
         with guard.reserve(cost):
             if animate:
-                image = _render_animation(data, info, spec, fmt, config, guard, mark, blend)
+                image = _render_animation(data, info, spec, fmt, config, guard, mark, blend, images or {})
             else:
-                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink, blend)
+                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink, blend, images or {})
             guard.check()
-            body = encode(guard.track(image), fmt, spec, config)
+            if spec.palette is not None:
+                body, fmt = palette.render(guard.track(image), spec)
+            else:
+                body = encode(guard.track(image), fmt, spec, config)
     except pyvips.Error:
         guard.check()
         raise CorruptImage("the image data is corrupt or truncated") from None
@@ -220,6 +247,7 @@ def _render_still(
     mark: bytes | None,
     shrink: int,
     blend: bytes | None,
+    images: Mapping[str, bytes],
 ) -> pyvips.Image:
     options: dict[str, object] = {"fail_on": "truncated"}
     if not _needs_random_access(info, spec):
@@ -228,7 +256,14 @@ def _render_still(
         options["shrink"] = shrink
     image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
     ctx = Context(
-        image=image, logical=(info.width, info.height), spec=spec, fmt=fmt, config=config, mark=mark, blend=blend
+        image=image,
+        logical=(info.width, info.height),
+        spec=spec,
+        fmt=fmt,
+        config=config,
+        mark=mark,
+        blend=blend,
+        images=images,
     )
     if spec.trim is None or shrink == 1:
         return _run(ctx, guard)
@@ -240,7 +275,7 @@ def _render_still(
     width, height = ctx.logical
     needed = jpeg_shrink(info, spec, config, (height, width) if spec.rot in (90, 270) else (width, height))
     if needed < shrink:
-        return _render_still(data, info, spec, fmt, config, guard, mark, needed, blend)
+        return _render_still(data, info, spec, fmt, config, guard, mark, needed, blend, images)
     return _run(ctx, guard, _AFTER_TRIM)
 
 
@@ -253,6 +288,7 @@ def _render_animation(
     guard: RenderGuard,
     mark: bytes | None,
     blend: bytes | None,
+    images: Mapping[str, bytes],
 ) -> pyvips.Image:
     """Every frame through the same pipeline, with one size for all: smart crops are
     centred and the first frame's trim box is applied to every frame."""
@@ -270,6 +306,7 @@ def _render_animation(
             config=config,
             mark=mark,
             blend=blend,
+            images=images,
             smart_allowed=False,
             trim_box=trim_box,
         )

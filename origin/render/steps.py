@@ -8,15 +8,15 @@ plan is made at the logical scale and mapped onto the decoded pixels.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import pyvips
 
 from ..errors import InvalidParam
 from ..geometry import Plan, plan
 from ..spec import Color, TransformSpec
-from . import effects, watermark
+from . import debug, effects, frame, grid, masks, tone, watermark
 from .config import RenderConfig
 from .encode import supports_alpha
 from .faces import Face
@@ -37,6 +37,10 @@ class Context:
     blend: bytes | None = None
     faces: list[Face] | None = None
     """Faces found for fit=facearea / crop=faces, at the logical scale."""
+    images: Mapping[str, bytes] = field(default_factory=dict)
+    """Other stored images the spec names, by parameter (`mask`; the mark is `mark`)."""
+    planned_on: tuple[int, int] = (0, 0)
+    """The logical size the plan was made on (where fp-x/fp-y are measured)."""
 
 
 Step = Callable[[Context], None]
@@ -47,9 +51,22 @@ def _scale(ctx: Context) -> tuple[float, float]:
     return ctx.image.width / ctx.logical[0], ctx.image.height / ctx.logical[1]
 
 
+_ORIENT_AS_EXIF = {0: 1, 90: 8, 180: 3, 270: 6}
+"""`orient=90/180/270` turn counter-clockwise, as `rot` does: the EXIF values that do that."""
+
+
 def orient(ctx: Context) -> None:
-    """EXIF auto-orientation, always; the tag is removed so nothing rotates it twice."""
-    if ctx.image.get_typeof("orientation") and ctx.image.get("orientation") != 1:
+    """EXIF auto-orientation, always; the tag is removed so nothing rotates it twice.
+    `orient` overrides the file's own orientation: 1-8 as the EXIF values, 0 as upright."""
+    wanted = ctx.spec.orient
+    if wanted is not None:
+        before = (ctx.image.width, ctx.image.height)
+        image = ctx.image.copy()
+        image.set_type(pyvips.GValue.gint_type, "orientation", _ORIENT_AS_EXIF.get(wanted, wanted))
+        ctx.image = image.autorot()
+        if (ctx.image.width, ctx.image.height) != before:
+            ctx.logical = (ctx.logical[1], ctx.logical[0])
+    elif ctx.image.get_typeof("orientation") and ctx.image.get("orientation") != 1:
         ctx.image = ctx.image.autorot()
 
 
@@ -85,6 +102,11 @@ def trim(ctx: Context) -> None:
     if width <= 0 or height <= 0:
         return
     fx, fy = _scale(ctx)
+    if ctx.spec.trim_pad:
+        px, py = round(ctx.spec.trim_pad * fx), round(ctx.spec.trim_pad * fy)
+        right, bottom = min(ctx.image.width, left + width + px), min(ctx.image.height, top + height + py)
+        left, top = max(0, left - px), max(0, top - py)
+        width, height = right - left, bottom - top
     ctx.image = ctx.image.crop(left, top, width, height)
     ctx.logical = (max(1, round(width / fx)), max(1, round(height / fy)))
 
@@ -97,10 +119,35 @@ def _find_trim(image: pyvips.Image, spec: TransformSpec) -> tuple[int, int, int,
     colour = image.flatten(background=[255, 255, 255]) if image.hasalpha() else image
     if spec.trim == "color" and spec.trim_color is not None:
         background = list(spec.trim_color[: colour.bands])
-    else:
-        background = colour.getpoint(0, 0)
-    left, top, width, height = colour.find_trim(threshold=spec.trim_tol, background=background)
-    return left, top, width, height
+        return colour.find_trim(threshold=spec.trim_tol, background=background)
+    # trim=auto: `trim-md` is the difference from the corner colour that ends the border;
+    # a side whose strip varies more than `trim-sd` (standard deviation) is not a border.
+    box = colour.find_trim(threshold=spec.trim_md, background=colour.getpoint(0, 0))
+    return _keep_busy_sides(colour, box, spec.trim_sd)
+
+
+def _keep_busy_sides(image: pyvips.Image, box: tuple[int, int, int, int], limit: float) -> tuple[int, int, int, int]:
+    left, top, width, height = box
+    if width <= 0 or height <= 0:
+        return box
+    right, bottom = left + width, top + height
+    strips = {
+        "left": (0, 0, left, image.height),
+        "top": (0, 0, image.width, top),
+        "right": (right, 0, image.width - right, image.height),
+        "bottom": (0, bottom, image.width, image.height - bottom),
+    }
+    for side, (x, y, w, h) in strips.items():
+        if w > 0 and h > 0 and image.crop(x, y, w, h).deviate() > limit:
+            if side == "left":
+                left = 0
+            elif side == "top":
+                top = 0
+            elif side == "right":
+                right = image.width
+            else:
+                bottom = image.height
+    return left, top, right - left, bottom - top
 
 
 def rotate_flip(ctx: Context) -> None:
@@ -117,6 +164,7 @@ def rotate_flip(ctx: Context) -> None:
 
 
 def make_plan(ctx: Context) -> None:
+    ctx.planned_on = ctx.logical
     ctx.plan = plan(ctx.logical[0], ctx.logical[1], ctx.spec, ctx.config.max_output_side)
     if not ctx.smart_allowed and ctx.plan.smart:
         ctx.plan = replace(ctx.plan, smart=None)
@@ -197,15 +245,21 @@ def adjust(ctx: Context) -> None:
         ctx.image = effects.sharpen(ctx.image, spec.sharp)
 
 
+def adjust_tone(ctx: Context) -> None:
+    """exp, high, shad, vib, usm, nr, px, htn, duotone (render/tone.py)."""
+    if tone.has_tone(ctx.spec):
+        ctx.image = tone.apply(ctx.image, ctx.spec)
+
+
 def canvas(ctx: Context) -> None:
     """fill / fillmax / clamp: place the image on the plan's canvas; then `pad` around it."""
     assert ctx.plan is not None
     if ctx.plan.canvas is not None:
         ctx.image = _place(ctx.image, ctx.plan.canvas, ctx.plan.offset, ctx.spec, ctx.fmt)
-    if ctx.plan.pad:
-        pad = ctx.plan.pad
-        size = (ctx.image.width + 2 * pad, ctx.image.height + 2 * pad)
-        ctx.image = _embed(ctx.image, size, (pad, pad), ctx.spec.bg, ctx.fmt)
+    if any(ctx.plan.pad):
+        top, right, bottom, left = ctx.plan.pad
+        size = (ctx.image.width + left + right, ctx.image.height + top + bottom)
+        ctx.image = _embed(ctx.image, size, (left, top), ctx.spec.bg, ctx.fmt)
 
 
 def _place(image: pyvips.Image, size: Size, offset: Size, spec: TransformSpec, fmt: str) -> pyvips.Image:
@@ -251,6 +305,27 @@ def draw_mark(ctx: Context) -> None:
     )
     mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, opts, ctx.config)
     ctx.image = watermark.composite(ctx.image, mark, opts)
+
+
+def focal_debug(ctx: Context) -> None:
+    """`fp-debug`: mark where the focal point landed."""
+    if ctx.spec.fp_debug and ctx.plan is not None:
+        ctx.image = debug.draw(ctx.image, debug.focal_point(ctx.plan, ctx.planned_on, ctx.spec))
+
+
+def border(ctx: Context) -> None:
+    if ctx.spec.border is not None:
+        ctx.image = frame.draw(ctx.image, ctx.spec)
+
+
+def mask(ctx: Context) -> None:
+    if ctx.spec.mask is not None:
+        ctx.image = masks.apply(ctx.image, ctx.spec, ctx.images.get("mask"), ctx.config)
+
+
+def transparency_grid(ctx: Context) -> None:
+    if ctx.spec.transparency == "grid":
+        ctx.image = grid.under(ctx.image, ctx.spec)
 
 
 def background(ctx: Context) -> None:

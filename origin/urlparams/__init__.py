@@ -8,10 +8,19 @@ yet"), never accepted and ignored.
 
 from __future__ import annotations
 
-from . import core, faces, overlay, refused, text
+from . import core, faces, layout, output, overlay, refused, text, tone
 from .table import Family, Param
 
-FAMILIES: tuple[Family, ...] = (core.FAMILY, refused.FAMILY, text.FAMILY, faces.FAMILY, overlay.FAMILY)
+FAMILIES: tuple[Family, ...] = (
+    core.FAMILY,
+    layout.FAMILY,
+    tone.FAMILY,
+    output.FAMILY,
+    refused.FAMILY,
+    text.FAMILY,
+    faces.FAMILY,
+    overlay.FAMILY,
+)
 
 TABLE: dict[str, Param] = {p.name: p for family in FAMILIES for p in family.params}
 REFUSED: dict[str, str] = {name: why for family in FAMILIES for name, why in family.refused.items()}

@@ -1,1 +1,0 @@
-"""The HTTP edge: thin handlers over `service`, one error middleware, pure header helpers."""

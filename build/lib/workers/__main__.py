@@ -1,7 +1,0 @@
-"""`python -m workers`: the same as `image-origin worker`."""
-
-import sys
-
-from origin.cli import main
-
-sys.exit(main(["worker", *sys.argv[1:]]))

@@ -1,0 +1,39 @@
+"""Adjustments beyond the core ones, stylize, noise reduction."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..spec import TransformSpec
+from .table import Family, Param
+from .values import clamped, clamped_decimal, color_pair, ranged
+
+
+def finish(spec: TransformSpec) -> TransformSpec:
+    """`usmrad` acts only with `usm`, `duotone-alpha` only with `duotone`."""
+    default = TransformSpec()
+    if not spec.usm:
+        spec = dataclasses.replace(spec, usmrad=default.usmrad)
+    if spec.duotone is None:
+        spec = dataclasses.replace(spec, duotone_alpha=default.duotone_alpha)
+    return spec
+
+
+FAMILY = Family(
+    "tone",
+    params=(
+        Param("exp", clamped(-100, 100)),
+        Param("high", clamped(-100, 0)),
+        Param("shad", clamped_decimal(0, 100)),
+        Param("vib", clamped(-100, 100)),
+        Param("usm", clamped(-100, 100)),
+        Param("usmrad", clamped_decimal(0.1, 500)),
+        Param("px", clamped(0, 100)),
+        Param("htn", clamped(0, 100)),
+        Param("duotone", color_pair),
+        Param("duotone-alpha", ranged(0, 100)),
+        Param("nr", clamped(-100, 100)),
+        Param("nrs", clamped(-100, 100)),
+    ),
+    finish=finish,
+)
