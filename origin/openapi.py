@@ -63,7 +63,6 @@ _NAMED: dict[str, dict[str, Any]] = {
     "storage_key": {"type": "string", "description": "the key of another image in the same storage (not a URL)"},
     "filename": {"type": "string", "minLength": 1, "maxLength": 255, "description": "download file name"},
     "hue": {"type": "integer", "description": "degrees, taken modulo 360"},
-    "rotation": {"type": "integer", "multipleOf": 90, "description": "degrees counter-clockwise"},
 }
 
 

@@ -38,7 +38,8 @@ class TransformSpec:
     trim: str | None = None
     trim_color: Color | None = None
     trim_tol: float = 10.0
-    rot: int = 0
+    rot: float = 0.0
+    """Degrees counter-clockwise in [0, 360); quarter turns are exact, other angles grow the canvas."""
     flip: str | None = None
     bg: Color | None = None
     fill: str | None = None

@@ -367,3 +367,41 @@ def test_trim_sd_keeps_a_side_that_varies_too_much():
     source = encode(left.join(body, "horizontal"))
     assert image_of("trim=auto&trim-sd=10&fm=png", data=source).width == 60
     assert image_of("trim=auto&trim-sd=1&fm=png", data=source).width == 80  # the noisy left side stays
+
+
+# -- any-angle rotation -------------------------------------------------------------------
+
+
+def centred_square() -> bytes:
+    """100x100: red quadrant top-left, the others as `quadrants`, a 20 px black square centred."""
+    return encode(quadrants(100, 100).insert(flat(20, 20, (0, 0, 0)), 40, 40))
+
+
+def test_rot_45_grows_the_canvas_with_transparent_corners():
+    image = image_of("rot=45&fm=png", data=centred_square())
+    assert (image.width, image.height) == (141, 141)  # 100 * sqrt(2)
+    assert image.bands == 4
+    for x, y in ((0, 0), (140, 0), (0, 140), (140, 140)):
+        assert pixel(image, x, y)[3] == 0
+    assert close(pixel(image, 70, 70), (0, 0, 0, 255))  # the source's centre stays the centre
+    # Counter-clockwise: the top-left (red) corner turns to the left, the top-right (green) to the top.
+    assert close(pixel(image, 12, 70), (*RED, 255))
+    assert close(pixel(image, 70, 12), (*GREEN, 255))
+
+
+def test_rot_fills_the_corners_with_bg_or_white_without_alpha():
+    assert close(pixel(image_of("rot=45&bg=00f&fm=png", data=centred_square()), 2, 2), (*BLUE, 255))
+    jpeg_out = image_of("rot=30&fm=jpg", data=centred_square())
+    assert (jpeg_out.width, jpeg_out.height) == (137, 137)
+    assert close(pixel(jpeg_out, 1, 1), WHITE)
+
+
+def test_rot_any_angle_then_sizes_the_turned_image():
+    image = image_of("rot=30&w=180&fm=png")  # 300x200 turns to 360x323
+    assert (image.width, image.height) == (180, 162)
+
+
+def test_quarter_turns_are_unchanged_and_angles_fold():
+    assert run("rot=90&fm=png").body == run("rot=-270&fm=png").body
+    assert (image_of("rot=450&fm=png").width, image_of("rot=450&fm=png").height) == (200, 300)
+    assert image_of("rot=359.5&fm=png").width == 302

@@ -291,9 +291,7 @@ def _suggested(name: str) -> list[float]:
     return past
 
 
-QUARTER_TURNS_ONLY = {("rot", -1), ("rot", 360)}
-"""`rot` takes multiples of 90 only (README); past the range, 360 is 0 and -90 is 270."""
-SUGGESTED = [(n, v) for n in SUPPORTED for v in _suggested(n) if (n, v) not in QUARTER_TURNS_ONLY]
+SUGGESTED = [(n, v) for n in SUPPORTED for v in _suggested(n)]
 
 
 @pytest.mark.parametrize(("name", "value"), SUGGESTED)

@@ -265,9 +265,9 @@ INVALID = [
     "rect=0,0,10,0",
     "rect=a,b,c,d",
     "rect=1.5,0,1,1",
-    "rot=45",
-    "rot=91",
-    "rot=1",
+    "rot=a",
+    "rot=1e3",
+    "rot=" + "9" * 400,
     "trim=color",
     "mark-align=top,bottom",
     "mark-align=left,right,top",
@@ -341,6 +341,8 @@ SUGGESTED = [
     ("mark=m.png&mark-scale=101", "mark=m.png&mark-scale=100"),
     ("rot=360", "rot=0"),
     ("rot=-90", "rot=270"),
+    ("rot=405.004", "rot=45"),
+    ("rot=-0.5", "rot=359.5"),
     ("trim=auto&trim-tol=256", "trim=auto&trim-tol=255"),
 ]
 

@@ -8,6 +8,7 @@ plan is made at the logical scale and mapped onto the decoded pixels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -150,13 +151,37 @@ def _keep_busy_sides(image: pyvips.Image, box: tuple[int, int, int, int], limit:
     return left, top, right - left, bottom - top
 
 
+QUARTER_TURNS = (90.0, 180.0, 270.0)
+
+
+def turned(size: Size, rot: float) -> Size:
+    """The size of a `size` image after `rot` degrees: swapped for quarter turns, else the
+    bounding box of the turned image, rounded as libvips' `rotate` rounds it."""
+    width, height = size
+    if rot in (90, 270):
+        return height, width
+    if not rot or rot == 180:
+        return size
+    c, s = abs(math.cos(math.radians(rot))), abs(math.sin(math.radians(rot)))
+    return max(1, round(width * c + height * s)), max(1, round(width * s + height * c))
+
+
 def rotate_flip(ctx: Context) -> None:
-    """`rot` (90-degree steps, counter-clockwise as imgix documents) and `flip`, before
-    sizing, so `w` is the output's width. libvips' `rot` turns clockwise."""
-    if ctx.spec.rot:
-        ctx.image = ctx.image.rot(f"d{360 - ctx.spec.rot}")
-        if ctx.spec.rot in (90, 270):
-            ctx.logical = (ctx.logical[1], ctx.logical[0])
+    """`rot` (counter-clockwise, as imgix documents) and `flip`, before sizing, so `w` is the
+    output's width. Quarter turns are exact (libvips' `rot`, clockwise, hence 360 - rot);
+    any other angle turns the image on a canvas grown to hold it, its uncovered corners
+    transparent (the `background` step later fills them with `bg`, or white without alpha).
+    """
+    rot = ctx.spec.rot
+    if rot in QUARTER_TURNS:
+        ctx.image = ctx.image.rot(f"d{360 - int(rot)}")
+    elif rot:
+        image = ctx.image if ctx.image.hasalpha() else ctx.image.addalpha()
+        band_format = image.format
+        # Premultiplied, so the interpolated edge fades to transparent without a dark fringe.
+        image = image.premultiply().rotate(-rot, background=[0] * image.bands).unpremultiply()
+        ctx.image = image.cast(band_format)
+    ctx.logical = turned(ctx.logical, rot)
     if ctx.spec.flip in ("h", "hv"):
         ctx.image = ctx.image.fliphor()
     if ctx.spec.flip in ("v", "hv"):

@@ -14,6 +14,7 @@ from ..keys import bidi_controls
 from ..spec import TransformSpec
 from .table import Family, Param
 from .values import (
+    angle,
     boolean,
     choice,
     clamped,
@@ -128,14 +129,6 @@ def rect(name: str, raw: str) -> tuple[int, int, int, int]:
     return (x, y, w, h)
 
 
-def rotation(name: str, raw: str) -> int:
-    """Quarter turns only: any multiple of 90 degrees, folded into 0-270."""
-    value = clamped(-100_000, 100_000)(name, raw)
-    if value % 90:  # type: ignore[operator]
-        raise InvalidParam(f"{name} must be a multiple of 90 (0, 90, 180 or 270)")
-    return value % 360  # type: ignore[operator]
-
-
 def hue(name: str, raw: str) -> int:
     return clamped(-100_000, 100_000)(name, raw) % 360  # type: ignore[operator]
 
@@ -198,7 +191,7 @@ FAMILY = Family(
         Param("trim", choice(("auto", "color"))),
         Param("trim-color", color),
         Param("trim-tol", clamped_decimal(0, 255)),
-        Param("rot", rotation),
+        Param("rot", angle),
         Param("flip", choice(("h", "v", "hv"))),
         Param("bg", color),
         Param("fill", choice(("solid", "blur"))),
