@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from origin.http.appkeys import ACCESS, METRICS, POLICY, READY_TIMEOUT, SEND_TIMEOUT, SERVICE, SETTINGS
+
 from .access import Access
 from .cache import ByteLRU, MetadataCache
 from .cache.redis import RedisCache
@@ -15,14 +17,12 @@ from .derived import open_derived
 from .events import HandlerFactory, setup_events
 from .executor import RenderPool
 from .http.bodies import FORM_OVERHEAD
-from .http.images import ACCESS, METRICS, POLICY, SEND_TIMEOUT, SERVICE, ResponsePolicy
+from .http.images import ResponsePolicy
+from .http.jsonapp import json_app
 from .http.manage import setup_management
 from .http.metrics import count_requests, setup_metrics
-from .http.middlewares import error_middleware
 from .http.openapi import setup_openapi
 from .http.playground import setup_playground
-from .http.ready import READY_TIMEOUT
-from .http.requests import install_request_ids
 from .http.routes import setup_routes
 from .logs import ACCESS_LOGGER, AccessLog, capture_libvips_warnings
 from .params import OutputLimits
@@ -32,10 +32,9 @@ from .service import Image, ImageService
 from .settings import Settings
 from .signing import Signer
 from .source_memory import SourceMemory
-from .storage import open_storage
+from .storage import Storage, open_storage
 from .urlparams.text import TextLimits
 
-SETTINGS = web.AppKey("settings", Settings)
 log = logging.getLogger("origin")
 
 
@@ -84,8 +83,10 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
     """
     harden()
     capture_libvips_warnings()
-    app = web.Application(
-        middlewares=[count_requests, error_middleware(settings.error_cache_control, settings.cors_origin)],
+    app = json_app(
+        error_cache_control=settings.error_cache_control,
+        cors_origin=settings.cors_origin,
+        outer=[count_requests],
         # Browsers and CDNs send long Accept and Cookie headers; aiohttp's 8 KiB default would
         # answer them with its own plain-text 400 before our JSON errors could.
         # The access log (off by default) is set here, not by whoever runs the app, so the
@@ -95,7 +96,6 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
         client_max_size=settings.max_upload_bytes + FORM_OVERHEAD,
     )
     app[SETTINGS] = settings
-    install_request_ids(app)
     app[POLICY] = ResponsePolicy(settings.cache_control, settings.cors_origin)
     app[ACCESS] = access_policy(settings)
     app[READY_TIMEOUT] = settings.ready_timeout
@@ -127,13 +127,26 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def open_service(
-    settings: Settings, on_render: Callable[[str, float], None] | None = None
+    settings: Settings, on_render: Callable[[str, float], None] | None = None, *, storage: Storage | None = None
 ) -> AsyncIterator[ImageService]:
     """The ImageService `settings` describe, with every resource it owns; closed on exit.
 
     Shared by the origin and the worker, so both render through the same wiring.
+    `storage`: read and write through this one (the caller's, left open) instead of
+    opening the one `settings.storage_url` names.
     """
-    storage = await open_storage(settings.storage_url, settings.storage_timeout)
+    async with contextlib.AsyncExitStack() as owned:
+        if storage is None:
+            storage = await open_storage(settings.storage_url, settings.storage_timeout)
+            owned.push_async_callback(storage.close)
+        async with _open_service(settings, storage, on_render) as service:
+            yield service
+
+
+@contextlib.asynccontextmanager
+async def _open_service(
+    settings: Settings, storage: Storage, on_render: Callable[[str, float], None] | None
+) -> AsyncIterator[ImageService]:
     derived = await open_derived(settings)
     pool = RenderPool(
         settings.render_workers,
@@ -166,4 +179,3 @@ async def open_service(
             await redis.close()
         if derived is not None:
             await derived.close()
-        await storage.close()

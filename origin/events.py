@@ -12,20 +12,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol, TypeVar
 
 from aiohttp import web
 
-from workers.events import Handler, StorageEvent, enter_handler, stream_key, to_fields
+from origin.http.appkeys import EMITTER
 
 from .cache import redis as redis_cache
 from .settings import Settings
 from .storage import ObjectInfo
+from .storage_events import Handler, StorageEvent, stream_key, to_fields
 
 T = TypeVar("T")
-HandlerFactory = Callable[[web.Application], object]
-"""Makes the in-process handler once the app's service is open: the handler, an awaitable of
-it, or an async context manager yielding it (see workers.events.enter_handler)."""
+HandlerFactory = Callable[[web.Application], AbstractAsyncContextManager[Handler]]
+"""Makes the in-process handler once the app's service is open: an async context manager
+yielding it, entered for the app's lifetime (so whatever it opens closes with the app)."""
 SOURCE = "origin"
 log = logging.getLogger("origin.events")
 
@@ -33,9 +35,6 @@ log = logging.getLogger("origin.events")
 class Emitter(Protocol):
     async def emit(self, event: StorageEvent) -> None:
         """Hand the event on; never raises, never waits for the event to be handled."""
-
-
-EMITTER = web.AppKey("emitter", Emitter)
 
 
 class NoEmitter:
@@ -118,7 +117,7 @@ def setup_events(app: web.Application, settings: Settings, handler_factory: Hand
                 stack.push_async_callback(stream.close)
                 emitter = stream
             elif handler_factory is not None:
-                handler = await enter_handler(stack, handler_factory(app))
+                handler = await stack.enter_async_context(handler_factory(app))
                 local = QueueEmitter(handler, settings.events_queue_size)
                 stack.push_async_callback(local.close)
                 emitter = local

@@ -7,6 +7,7 @@ one backend is valid on all of them, and so no key can escape the storage root.
 from __future__ import annotations
 
 import unicodedata
+from urllib.parse import quote
 
 from .errors import InvalidKey
 
@@ -56,3 +57,8 @@ def validate_key(key: str) -> str:
         if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
             raise InvalidKey(f"a key segment is longer than {MAX_SEGMENT_BYTES} bytes")
     return key
+
+
+def cache_tag(key: str) -> str:
+    """The key as a purge tag: percent-encoded so commas and spaces cannot split it."""
+    return quote(key, safe="/")

@@ -15,7 +15,7 @@ import time
 import pyvips
 from multidict import CIMultiDict
 
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
 from origin.service import SMALL_ORIGINAL
 from origin.storage import ObjectInfo, Reader
 from tests.images import decode, encode, png, quadrants

@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
-from workers.events import (
-    MalformedEvent,
-    Scope,
-    StorageEvent,
-    from_fields,
-    parse_message,
-    to_fields,
-)
+from origin.storage_events import MalformedEvent, StorageEvent, from_fields, to_fields
+from workers.events import Scope, parse_message
 
 FIXTURES = Path(__file__).parent / "fixtures" / "events"
 RGW_KEY = "photos/summer 2024/cät+1.jpg"

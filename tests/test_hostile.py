@@ -27,7 +27,7 @@ from multidict import CIMultiDict
 from pydantic import ValidationError
 
 from origin.errors import NotFound
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
 from origin.render import UnsafeLibvips, harden, security
 from origin.settings import ConfigError, Settings, load_settings
 from origin.storage import LocalStorage

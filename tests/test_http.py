@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from email.utils import formatdate
 
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
 from tests.images import decode, jpeg, magic, png
 
 

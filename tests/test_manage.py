@@ -25,9 +25,10 @@ import yarl
 from aiohttp import FormData
 
 from origin.errors import Forbidden
-from origin.http.auth import Tokens, management_tokens
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
+from origin.http.auth import management_tokens
 from origin.settings import Settings
+from origin.tokens import Tokens
 from tests.images import decode, encode, jpeg, png, quadrants
 
 TOKEN = "t0k3n"

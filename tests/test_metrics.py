@@ -10,8 +10,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from origin.http.images import SERVICE
-from origin.http.metrics import METRICS_ADDRESS
+from origin.http.appkeys import METRICS_ADDRESS, SERVICE
 from origin.metrics import OUTCOMES, ROUTES
 from tests.images import jpeg
 

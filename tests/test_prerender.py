@@ -17,13 +17,13 @@ import pytest
 from origin.derived import DerivedStore
 from origin.errors import StorageError
 from origin.formats import Accepts
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
 from origin.settings import Settings
 from origin.spec import TransformSpec
 from origin.storage import LocalStorage
+from origin.storage_events import StorageEvent
 from tests.images import jpeg, magic, png
 from tests.test_hostile import png_header_only
-from workers.events import StorageEvent
 from workers.handler import Handler, build_handler
 from workers.prerender import Outcome
 

@@ -14,9 +14,9 @@ from aiohttp import web
 import workers.purge
 from origin.settings import Settings
 from origin.storage import LocalStorage
+from origin.storage_events import StorageEvent
 from tests.images import jpeg
 from tests.s3 import REGION
-from workers.events import StorageEvent
 from workers.handler import build_handler
 from workers.prerender import Outcome
 

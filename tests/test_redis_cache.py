@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from origin.cache.redis import RedisCache
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
 from origin.params import parse_query
 from origin.spec import canonical
 from tests.images import encode, png, quadrants

@@ -19,7 +19,7 @@ import aiohttp
 import fakeredis
 import pyvips
 
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
 from tests.images import encode, png, quadrants
 from tests.redis_helpers import RealRedis
 from tests.test_cli import _free_port, _wait_until_up

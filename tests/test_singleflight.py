@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
 from origin.singleflight import SingleFlight
 from tests.images import encode, quadrants
 

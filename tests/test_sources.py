@@ -7,6 +7,7 @@ The handler is a recorder of our own; the real one (pre-render, invalidate) has 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import uuid
@@ -21,11 +22,11 @@ from aiohttp import FormData
 from origin.app import create_app
 from origin.events import QueueEmitter
 from origin.settings import Settings
+from origin.storage_events import StorageEvent, from_fields, stream_key, to_fields
 from tests.images import png
 from tests.redis_helpers import RealRedis
 from tests.s3 import REGION
-from workers.events import StorageEvent, from_fields, stream_key, to_fields
-from workers.runner import WorkerError, check_sources, default_factory, run_worker
+from workers.runner import WorkerError, check_sources, run_worker
 from workers.sources.sqs import SqsSource
 from workers.sources.stream import GROUP, StreamConsumer, open_redis
 from workers.sources.webhook import WebhookSource, webhook_app
@@ -315,7 +316,9 @@ async def test_stream_retries_are_capped_and_bad_entries_dropped(hook_settings, 
 async def test_run_worker_drains_on_stop(hook_settings, real_redis):
     handler = RecordingHandler()
     stop = asyncio.Event()
-    worker = asyncio.create_task(run_worker(hook_settings(events_claim_idle=0.2), lambda settings: handler, stop=stop))
+    worker = asyncio.create_task(
+        run_worker(hook_settings(events_claim_idle=0.2), lambda settings: contextlib.nullcontext(handler), stop=stop)
+    )
     await add(real_redis, StorageEvent("created", "a.jpg", "e", "origin"))
     await eventually(lambda: len(handler.events) == 1)
     stop.set()
@@ -323,12 +326,6 @@ async def test_run_worker_drains_on_stop(hook_settings, real_redis):
         await worker
     consumers = await real_redis.client.xinfo_consumers(stream_key(real_redis.prefix), GROUP)
     assert consumers == []  # a clean stop leaves no consumer behind
-
-
-def test_missing_handler_module_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr("workers.runner.DEFAULT_FACTORY", ("workers.no_such_handler", "build_handler"))
-    with pytest.raises(WorkerError, match="no event handler"):
-        default_factory()
 
 
 # --------------------------------------------------------------------------- the origin's own writes
@@ -372,7 +369,9 @@ async def test_refused_writes_emit_nothing(aiohttp_client, make_settings, real_r
 
 async def test_embedded_default_handles_events_in_process(aiohttp_client, make_settings):
     handler = RecordingHandler()
-    client = await aiohttp_client(create_app(make_settings(tokens=[TOKEN]), handler_factory=lambda app: handler))
+    client = await aiohttp_client(
+        create_app(make_settings(tokens=[TOKEN]), handler_factory=lambda app: contextlib.nullcontext(handler))
+    )
     async with client.post("/", data=upload_form("a.png"), headers=AUTH) as resp:
         etag = (await resp.json())["images"][0]["etag"]
     async with client.delete("/", json={"images": ["a.png"]}, headers=AUTH) as resp:

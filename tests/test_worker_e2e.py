@@ -26,7 +26,7 @@ import boto3
 import pytest
 
 from origin.app import create_app
-from origin.http.images import SERVICE
+from origin.http.appkeys import SERVICE
 from origin.settings import Settings
 from tests.images import decode, jpeg, magic, png
 from tests.s3 import PREFIX, REGION

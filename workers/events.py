@@ -10,23 +10,16 @@ not act on, a key the origin would refuse) is skipped with a log line, never a c
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, cast
 from urllib.parse import unquote_plus
 
 from origin.errors import InvalidKey
 from origin.keys import validate_key
 from origin.storage.location import parse_s3_url
+from origin.storage_events import Kind, MalformedEvent, StorageEvent
 
-if TYPE_CHECKING:
-    from redis.typing import EncodableT, FieldT
-
-Kind = Literal["created", "removed"]
 log = logging.getLogger("workers.events")
 
 _SOURCES = {"aws:s3": "aws", "minio:s3": "minio", "ceph:s3": "rgw"}
@@ -38,34 +31,6 @@ _KINDS: dict[str, Kind] = {
     # An expired object is as gone as a deleted one: its variants must go too.
     "LifecycleExpiration": "removed",
 }
-_FIELDS = ("kind", "key", "etag", "source")
-
-
-@dataclass(frozen=True, slots=True)
-class StorageEvent:
-    """One object created/overwritten or removed.
-
-    Events are at-least-once and unordered: handlers must be idempotent, and a `created`
-    event whose `etag` no longer matches the stored object is stale and skipped.
-    """
-
-    kind: Kind
-    key: str
-    """Decoded and validated with origin.keys.validate_key."""
-    etag: str | None
-    """Unquoted; None when the source sent none (RGW sends "" for a delete of a missing key)."""
-    source: str
-    """Who delivered it: "aws" (S3 via SQS, moto too), "rgw", "minio" or "origin"."""
-
-
-class Handler(Protocol):
-    """What the sources drive: returns when the event is done (or to be skipped), raises to retry it."""
-
-    async def handle(self, event: StorageEvent) -> object: ...
-
-
-class MalformedEvent(ValueError):
-    """The body is not JSON, or not the shape of any event body we know (docs/threats.md W1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,40 +71,6 @@ def parse_message(body: bytes | str, scope: Scope = Scope()) -> list[StorageEven
         raise MalformedEvent("expected a 'Records' list")
     events = (_record(record, scope) for record in records)
     return list(dict.fromkeys(event for event in events if event is not None))
-
-
-def stream_key(prefix: str) -> str:
-    """The Redis stream the origin and the webhook append events to, and the worker reads."""
-    return f"{prefix}events"
-
-
-def to_fields(event: StorageEvent) -> dict[FieldT, EncodableT]:
-    """A stream entry's fields, all str (Redis has no null: an unknown ETag is "").
-
-    Typed as redis-py's field mapping because `xadd` takes exactly that (a dict is invariant).
-    """
-    return {"kind": event.kind, "key": event.key, "etag": event.etag or "", "source": event.source}
-
-
-def from_fields(fields: Mapping[bytes, bytes]) -> StorageEvent:
-    """The event a stream entry holds; MalformedEvent for an entry we did not write."""
-    try:
-        kind, key, etag, source = (fields[name.encode()].decode() for name in _FIELDS)
-        if kind not in ("created", "removed"):
-            raise MalformedEvent(f"unknown kind {kind!r}")
-        return StorageEvent(cast(Kind, kind), validate_key(key), etag or None, source)
-    except (KeyError, UnicodeDecodeError, InvalidKey) as exc:
-        raise MalformedEvent(f"not an event entry: {exc}") from None
-
-
-async def enter_handler(stack: contextlib.AsyncExitStack, made: object) -> Handler:
-    """The handler a factory made: the object itself, an awaitable of it, or an async context
-    manager yielding it (entered on `stack`, so whatever it opened is closed with the sources)."""
-    if inspect.isawaitable(made):
-        made = await made
-    if hasattr(made, "__aenter__"):
-        made = await stack.enter_async_context(cast(contextlib.AbstractAsyncContextManager[object], made))
-    return cast(Handler, made)
 
 
 def _json(body: bytes | str) -> object:

@@ -28,14 +28,14 @@ from typing import Self
 from aiohttp import web
 
 from origin.access import Access
-from origin.app import SETTINGS, access_policy, open_service
-from origin.http.images import ACCESS, SERVICE
+from origin.app import access_policy, open_service
+from origin.http.appkeys import ACCESS, SERVICE, SETTINGS
 from origin.service import ImageService
 from origin.settings import Settings
-from origin.storage import ObjectInfo
+from origin.storage import ObjectInfo, open_storage
+from origin.storage_events import StorageEvent
 
 from . import invalidate
-from .events import StorageEvent
 from .prerender import Outcome, Prerender
 from .purge import Purges
 from .reads import HeldReads
@@ -102,9 +102,10 @@ class Handler:
             if self._parts is None:
                 service, reads = self._shared, None
                 if service is None:
-                    service = await self._stack.enter_async_context(open_service(self.settings))
-                    reads = HeldReads(service.storage)
-                    service.storage = reads  # every read of the source goes through the hold
+                    storage = await open_storage(self.settings.storage_url, self.settings.storage_timeout)
+                    self._stack.push_async_callback(storage.close)
+                    reads = HeldReads(storage)  # every read of the source goes through the hold
+                    service = await self._stack.enter_async_context(open_service(self.settings, storage=reads))
                 purges = await Purges.open(self.settings)
                 self._stack.push_async_callback(purges.close)
                 prerender = None

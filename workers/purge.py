@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from origin.http.headers import cache_tag
+from origin.keys import cache_tag
 from origin.settings import Settings
 
 log = logging.getLogger("workers.purge")

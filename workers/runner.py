@@ -17,26 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 from collections.abc import Callable
-from typing import cast
+from contextlib import AbstractAsyncContextManager
 from urllib.parse import urlsplit, urlunsplit
 
 from origin.derived import derived_url
 from origin.settings import Settings
+from origin.storage_events import Handler, stream_key
 
-from .events import enter_handler, stream_key
+from .handler import build_handler
 from .sources import Source
 from .sources.sqs import SqsSource
 from .sources.stream import GROUP, StreamConsumer
 from .sources.webhook import PATH as WEBHOOK_PATH
 from .sources.webhook import WebhookSource, webhook_tokens
 
-WorkerHandlerFactory = Callable[[Settings], object]
-"""Makes the handler: the handler, an awaitable of it, or an async context manager yielding it."""
-DEFAULT_FACTORY = ("workers.handler", "build_handler")
+WorkerHandlerFactory = Callable[[Settings], AbstractAsyncContextManager[Handler]]
+"""Makes the handler: an async context manager yielding it, entered while the sources run."""
 log = logging.getLogger("workers")
 
 
@@ -49,7 +48,7 @@ async def run_worker(
 ) -> None:
     """Run until `stop` is set (by default: on SIGTERM/SIGINT), then drain and return."""
     configured = check_sources(settings)
-    factory = handler_factory or default_factory()
+    factory = handler_factory or build_handler
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -65,7 +64,7 @@ async def run_worker(
             return
         log.info("worker: %s; %s", "; ".join(describe_sources(settings)), describe_target(settings))
         async with contextlib.AsyncExitStack() as stack:
-            handler = await enter_handler(stack, factory(settings))
+            handler = await stack.enter_async_context(factory(settings))
             sources: list[Source] = []
             if settings.sqs_queue_url is not None:
                 sources.append(SqsSource(settings, handler))
@@ -121,21 +120,6 @@ def _without_password(url: str) -> str:
         return url
     netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def default_factory() -> WorkerHandlerFactory:
-    """`workers.handler.build_handler`, imported only now (it brings the renderer with it)."""
-    module_name, name = DEFAULT_FACTORY
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise WorkerError(f"no event handler: {module_name} is not installed") from None
-    factory = getattr(module, name, None)
-    if not callable(factory):
-        raise WorkerError(f"no event handler: {module_name} has no {name}(settings)")
-    return cast(WorkerHandlerFactory, factory)
 
 
 async def _run_all(sources: list[Source], stop: asyncio.Event) -> None:

@@ -9,55 +9,17 @@ management routes answer 403 until tokens are configured.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
-from ..errors import Forbidden, Unauthorized
 from ..settings import Settings
 from ..storage import LocalStorage, Storage
+from ..tokens import Tokens
 
 log = logging.getLogger("origin.auth")
 TOKEN_FILE = "_/token"
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="image-origin"'}
-
-
-@dataclass(frozen=True, slots=True)
-class Tokens:
-    """The accepted tokens; empty when none are configured and none could be generated."""
-
-    values: tuple[bytes, ...]
-
-    def check(self, authorization: str | None) -> None:
-        """401 without a well-formed `Bearer` header, 403 for a token that is not ours.
-
-        Every configured token is compared, in constant time, whatever matched earlier,
-        so the time taken says nothing about which token or how much of it was right.
-        """
-        if not self.values:
-            raise Forbidden("management is disabled: no tokens are configured (set IMAGE_ORIGIN_TOKENS)")
-        presented = _bearer(authorization)
-        matched = False
-        for token in self.values:
-            matched |= hmac.compare_digest(presented, token)
-        if not matched:
-            raise Forbidden("the token is not valid")
-
-
-TOKENS = web.AppKey("tokens", Tokens)
-
-
-def _bearer(authorization: str | None) -> bytes:
-    scheme, _, token = (authorization or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
-        raise Unauthorized("send 'Authorization: Bearer <token>'", headers=_CHALLENGE)
-    return token.encode("utf-8", "surrogatepass")
 
 
 def management_tokens(settings: Settings, storage: Storage) -> Tokens:

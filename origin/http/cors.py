@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from origin.http.appkeys import MANAGE_CORS
+
 ALLOW = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
 _PREFLIGHT = {
     "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
@@ -29,9 +31,6 @@ class ManageCors:
         if origin is None or origin not in self.origins:
             return {}
         return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": "ETag, Location"}
-
-
-MANAGE_CORS = web.AppKey("manage_cors", ManageCors)
 
 
 async def preflight(request: web.Request) -> web.Response:

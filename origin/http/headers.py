@@ -62,11 +62,6 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def cache_tag(key: str) -> str:
-    """The key as a purge tag: percent-encoded so commas and spaces cannot split it."""
-    return quote(key, safe="/")
-
-
 def content_disposition(filename: str) -> str:
     """`attachment` with an ASCII fallback and the UTF-8 name (RFC 6266), nothing injectable."""
     fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\;' else "_" for c in filename)

@@ -11,13 +11,14 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from origin.http.appkeys import ACCESS, METRICS, POLICY, SEND_TIMEOUT, SERVICE
+
 from .. import hints
-from ..access import Access, authorize, expiry, read_query, with_hints
+from ..access import authorize, expiry, read_query, with_hints
 from ..errors import InvalidKey, OriginError
 from ..formats import negotiate
-from ..keys import validate_key
-from ..metrics import Metrics
-from ..service import Image, ImageService, Original, Span
+from ..keys import cache_tag, validate_key
+from ..service import Image, Original, Span
 from ..storage import ObjectInfo
 from . import headers as h
 from .middlewares import SECURITY_HEADERS
@@ -31,12 +32,6 @@ class ResponsePolicy:
     cors_origin: str
 
 
-SERVICE = web.AppKey("service", ImageService)
-POLICY = web.AppKey("policy", ResponsePolicy)
-ACCESS = web.AppKey("access", Access)
-METRICS = web.AppKey("metrics", Metrics)
-SEND_TIMEOUT = web.AppKey("send_timeout", float)
-"""Seconds a client may take to accept one chunk of an original before the response is cut."""
 log = logging.getLogger("origin.http")
 
 
@@ -147,8 +142,8 @@ def _common(etag: str, modified: float, key: str, policy: ResponsePolicy, negoti
         "ETag": h.quoted(etag),
         "Last-Modified": h.http_date(modified),
         "Cache-Control": policy.cache_control,
-        "Cache-Tag": h.cache_tag(key),
-        "Surrogate-Key": h.cache_tag(key),
+        "Cache-Tag": cache_tag(key),
+        "Surrogate-Key": cache_tag(key),
         **SECURITY_HEADERS,
     }
     if policy.cors_origin:

@@ -19,6 +19,8 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiMapping
 
+from origin.http.appkeys import EMITTER, MANAGE_CORS, SERVICE, TOKENS, UPLOAD_LIMIT, WRITES
+
 from ..errors import (
     AlreadyExists,
     DuplicateParam,
@@ -32,7 +34,7 @@ from ..errors import (
     PreconditionFailed,
     UnknownParam,
 )
-from ..events import EMITTER, announced, created, removed
+from ..events import announced, created, removed
 from ..formats import MIME
 from ..keys import validate_key
 from ..settings import Settings
@@ -46,17 +48,15 @@ from ..uploads import (
     store_batch,
     store_one,
 )
-from .auth import TOKENS, management_tokens
+from .auth import management_tokens
 from .bodies import MAX_JSON_BYTES, parse_json, read_body, read_files
-from .cors import MANAGE_CORS, ManageCors
+from .cors import ManageCors
 from .headers import quoted
-from .images import SERVICE, key_from_path, request_key
+from .images import key_from_path, request_key
 from .middlewares import SECURITY_HEADERS, origin_error_response
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-UPLOAD_LIMIT = web.AppKey("upload_limit", int)
-WRITES = web.AppKey("writes", set)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_DELETE = 1000

@@ -16,16 +16,15 @@ from typing import Any
 
 from aiohttp import web
 
+from origin.http.appkeys import METRICS, METRICS_ADDRESS, SERVICE
+
 from ..errors import OriginError
 from ..metrics import Metrics
 from ..settings import Settings
-from .auth import Tokens
-from .images import METRICS, SERVICE
+from ..tokens import Tokens
 from .middlewares import Handler, error_middleware, origin_error_response
 
 PATH = "/_/metrics"
-METRICS_ADDRESS = web.AppKey("metrics_address", tuple)
-"""Where the separate metrics site listens, once started (port 0 picks a free port)."""
 log = logging.getLogger("origin.metrics")
 _SYSTEM_ROUTES = {"/_/health": "health", "/_/ready": "health", PATH: "metrics"}
 _READS = frozenset({"GET", "HEAD"})

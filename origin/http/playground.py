@@ -17,8 +17,9 @@ from importlib import resources
 
 from aiohttp import web
 
+from origin.http.appkeys import ACCESS
+
 from ..settings import Settings
-from .images import ACCESS
 from .manage import managed
 
 CSP = (

@@ -16,10 +16,10 @@ from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
-from ..storage import LocalStorage, Storage
-from .images import SERVICE
+from origin.http.appkeys import READY_TIMEOUT, SERVICE
 
-READY_TIMEOUT = web.AppKey("ready_timeout", float)
+from ..storage import LocalStorage, Storage
+
 log = logging.getLogger("origin.ready")
 _NO_STORE = {"Cache-Control": "no-store"}
 

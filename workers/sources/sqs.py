@@ -29,8 +29,9 @@ from botocore.exceptions import (
 )
 
 from origin.settings import Settings
+from origin.storage_events import Handler, MalformedEvent
 
-from ..events import Handler, MalformedEvent, Scope, parse_message
+from ..events import Scope, parse_message
 from . import backoff, until_stopped
 
 log = logging.getLogger("workers.sqs")

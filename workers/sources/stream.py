@@ -22,8 +22,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from origin.settings import Settings
+from origin.storage_events import Handler, MalformedEvent, from_fields, stream_key
 
-from ..events import Handler, MalformedEvent, from_fields, stream_key
 from . import backoff, until_stopped
 
 log = logging.getLogger("workers.stream")

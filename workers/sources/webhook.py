@@ -20,12 +20,12 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from origin.errors import OriginError
-from origin.http.auth import Tokens
-from origin.http.middlewares import error_middleware
-from origin.http.requests import install_request_ids
+from origin.http.jsonapp import json_app
 from origin.settings import Settings
+from origin.storage_events import MalformedEvent, stream_key, to_fields
+from origin.tokens import Tokens
 
-from ..events import MalformedEvent, Scope, parse_message, stream_key, to_fields
+from ..events import Scope, parse_message
 from .stream import open_redis
 
 log = logging.getLogger("workers.webhook")
@@ -80,10 +80,7 @@ def webhook_app(settings: Settings, redis: aioredis.Redis) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
-    app = web.Application(
-        middlewares=[error_middleware("no-store", "")], client_max_size=settings.worker_max_body_bytes
-    )
-    install_request_ids(app)
+    app = json_app(error_cache_control="no-store", client_max_size=settings.worker_max_body_bytes)
     app.router.add_post(PATH, receive)
     app.router.add_get("/_/health", health)
     return app
