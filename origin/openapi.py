@@ -168,7 +168,9 @@ _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _image_get() -> dict[str, Any]:
-    media = {MIME[fm]: {"schema": {"type": "string", "format": "binary"}} for fm in OUTPUT_FORMATS if fm != "json"}
+    media: dict[str, dict[str, Any]] = {
+        MIME[fm]: {"schema": {"type": "string", "format": "binary"}} for fm in OUTPUT_FORMATS if fm != "json"
+    }
     media["application/json"] = {"schema": _ref("Describe")}
     media[MIME["css"]] = {"schema": {"type": "string"}, "description": "palette=css"}
     return {

@@ -20,7 +20,7 @@ def coverage(image: pyvips.Image, spec: TransformSpec, mask_data: bytes | None, 
         return shapes.ellipse(w, h)
     if spec.mask == "corners":
         radii = spec.corner_radius or (DEFAULT_CORNER_RADIUS,) * 4
-        return shapes.rounded_rect(w, h, radii)  # type: ignore[arg-type]
+        return shapes.rounded_rect(w, h, radii)
     assert mask_data is not None
     probe(mask_data, config)  # the same source limits as any image we decode
     mask = pyvips.Image.thumbnail_buffer(mask_data, w, height=h, size="force", option_string=STRICT_LOAD)
