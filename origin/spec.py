@@ -14,6 +14,9 @@ from urllib.parse import quote
 
 Color = tuple[int, int, int, int]
 """An RGBA colour, 0-255 per channel."""
+RectPart = int | float | str
+"""One `rect` value: pixels (int), a share of the source (float in [0, 1]) or a keyword."""
+Rect = tuple[RectPart, RectPart, RectPart, RectPart]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,7 @@ class TransformSpec:
     fp_x: float = 0.5
     fp_y: float = 0.5
     fp_z: float = 1.0
-    rect: tuple[int, int, int, int] | None = None
+    rect: Rect | None = None
     pad: int = 0
     trim: str | None = None
     trim_color: Color | None = None

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from origin.errors import OriginError
 from origin.formats import Accepts
 from origin.params import parse_query
 from origin.render import RenderConfig, render
@@ -405,3 +406,36 @@ def test_quarter_turns_are_unchanged_and_angles_fold():
     assert run("rot=90&fm=png").body == run("rot=-270&fm=png").body
     assert (image_of("rot=450&fm=png").width, image_of("rot=450&fm=png").height) == (200, 300)
     assert image_of("rot=359.5&fm=png").width == 302
+
+
+# -- rect: pixels, shares of the source, keywords -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rect", "size", "colours"),
+    [
+        ("150,0,150,100", (150, 100), (GREEN, GREEN)),  # pixels, as before
+        ("right,bottom,0.5,0.5", (150, 100), (WHITE, WHITE)),  # the bottom-right quadrant
+        ("0,0.5,0.5,0.5", (150, 100), (BLUE, BLUE)),  # shares: the bottom-left quadrant
+        ("center,middle,0.5,100", (150, 100), (RED, WHITE)),  # centred: red top-left, white bottom-right
+        ("left,top,0.5,1.0", (150, 200), (RED, BLUE)),  # 1.0 is the whole height
+    ],
+)
+def test_rect_takes_shares_and_keywords(rect, size, colours):
+    image = image_of(f"rect={rect}&fm=png")
+    assert (image.width, image.height) == size
+    assert close(pixel(image, 2, 2), colours[0])
+    assert close(pixel(image, size[0] - 3, size[1] - 3), colours[1])
+
+
+def test_rect_shares_are_of_the_source_then_w_sizes_the_region():
+    image = image_of("rect=0.5,0,0.5,0.5&w=75&fm=png")  # the top-right quadrant, halved
+    assert (image.width, image.height) == (75, 50)
+    assert close(pixel(image, 37, 25), GREEN)
+
+
+@pytest.mark.parametrize("rect", ["1.5,0,10,10", "0,0,0.0,10", "0,left,10,10", "top,0,10,10", "0,0,10,right"])
+def test_rect_bad_forms_are_400s(rect):
+    with pytest.raises(OriginError) as info:
+        run(f"rect={rect}")
+    assert info.value.status == 400 and "rect" in info.value.message

@@ -48,6 +48,7 @@ from .steps import (
     make_plan,
     mask,
     orient,
+    rect_box,
     resize,
     rotate_flip,
     to_srgb,
@@ -110,7 +111,7 @@ def _run(ctx: Context, guard: RenderGuard, steps: tuple[Step, ...] = PIPELINE) -
 def _logical_before_load(info: SourceInfo, spec: TransformSpec) -> tuple[int, int]:
     width, height = info.width, info.height
     if spec.rect is not None:
-        x, y, w, h = spec.rect
+        x, y, w, h = rect_box(spec.rect, (width, height))
         width, height = max(1, min(w, width - x)), max(1, min(h, height - y))
     return turned((width, height), spec.rot)
 

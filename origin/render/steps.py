@@ -16,7 +16,7 @@ import pyvips
 
 from ..errors import InvalidParam
 from ..geometry import Plan, plan
-from ..spec import Color, TransformSpec
+from ..spec import Color, Rect, RectPart, TransformSpec
 from . import debug, effects, frame, grid, masks, tone, watermark
 from .config import RenderConfig
 from .encode import supports_alpha
@@ -71,12 +71,30 @@ def orient(ctx: Context) -> None:
         ctx.image = ctx.image.autorot()
 
 
+def rect_box(rect: Rect, size: Size) -> tuple[int, int, int, int]:
+    """`rect` in source pixels on a `size` source: shares are of the source's width or
+    height, keywords place the region (after its size is known) at an edge or the middle."""
+    width, height = size
+
+    def length(value: RectPart, whole: int) -> int:
+        return max(1, round(value * whole)) if isinstance(value, float) else int(value)
+
+    def place(value: RectPart, whole: int, span: int) -> int:
+        if isinstance(value, str):
+            return {"left": 0, "top": 0, "right": whole - span, "bottom": whole - span}.get(value, (whole - span) // 2)
+        return round(value * whole) if isinstance(value, float) else value
+
+    w, h = length(rect[2], width), length(rect[3], height)
+    x, y = place(rect[0], width, min(w, width)), place(rect[1], height, min(h, height))
+    return x, y, w, h
+
+
 def crop_rect(ctx: Context) -> None:
-    """`rect`: a source-pixel crop, clipped to the image, before anything is resized."""
+    """`rect`: a source region, clipped to the image, before anything is resized."""
     if ctx.spec.rect is None:
         return
-    x, y, w, h = ctx.spec.rect
     lw, lh = ctx.logical
+    x, y, w, h = rect_box(ctx.spec.rect, ctx.logical)
     if x >= lw or y >= lh:
         raise InvalidParam(f"rect lies outside the {lw}x{lh} image")
     crop_to(ctx, (x, y, min(w, lw - x), min(h, lh - y)))
