@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from origin.http.appkeys import ACCESS, METRICS, POLICY, READY_TIMEOUT, SEND_TIMEOUT, SERVICE, SETTINGS
-
 from .access import Access
 from .cache import ByteLRU, MetadataCache
 from .cache.redis import RedisCache
 from .derived import open_derived
 from .events import HandlerFactory, setup_events
 from .executor import RenderPool
+from .http.appkeys import ACCESS, METRICS, POLICY, READY_TIMEOUT, SEND_TIMEOUT, SERVICE, SETTINGS
 from .http.bodies import FORM_OVERHEAD
 from .http.images import ResponsePolicy
 from .http.jsonapp import json_app

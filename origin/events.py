@@ -17,9 +17,8 @@ from typing import Protocol, TypeVar
 
 from aiohttp import web
 
-from origin.http.appkeys import EMITTER
-
 from .cache import redis as redis_cache
+from .http.appkeys import EMITTER
 from .settings import Settings
 from .storage import ObjectInfo
 from .storage_events import Handler, StorageEvent, stream_key, to_fields

@@ -336,7 +336,7 @@ class ImageService:
         if found is None:
             return None
         body, content_type = found
-        negotiated = spec.fm is None and "format" in spec.auto
+        negotiated = spec.negotiates
         image = Image(body, content_type, etag, info, negotiated, "derived", {"derived": time.perf_counter() - started})
         self._admit(etag, image)
         return image
@@ -385,7 +385,7 @@ class ImageService:
                     mark,
                 )
                 body, fmt = rendered.body, rendered.format
-                negotiated = spec.fm is None and "format" in spec.auto
+                negotiated = spec.negotiates
         content_type = MIME[fmt]
         timings["render"] = time.perf_counter() - started
         if self.on_render is not None:
@@ -411,7 +411,7 @@ def variant_key(key: str, source_etag: str, spec: TransformSpec, accepts: Accept
     The Accept header counts only under `auto=format` without an explicit `fm`, and only
     reduced to three values, so one spec has at most three variants.
     """
-    negotiated = accepts.value if spec.fm is None and "format" in spec.auto else "-"
+    negotiated = accepts.value if spec.negotiates else "-"
     material = "\n".join((PIPELINE_VERSION, key, source_etag, _variant_text(spec), negotiated, mark_etag))
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 

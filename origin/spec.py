@@ -162,6 +162,11 @@ class TransformSpec:
     blend_size: str | None = None
 
     @property
+    def negotiates(self) -> bool:
+        """Whether the output format follows the client's Accept header (`auto=format`, no `fm`)."""
+        return self.fm is None and "format" in self.auto
+
+    @property
     def needs_render(self) -> bool:
         """False when the original bytes answer the request (only `dl`, or nothing, was asked)."""
         return any(getattr(self, name) != getattr(_DEFAULT, name) for name in _RENDER_FIELDS)

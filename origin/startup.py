@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from .errors import StorageError, StorageTimeout
 from .settings import DEFAULT_CONFIG, Settings
+from .storage.location import local_folder
 
 MIN_TOKEN_LENGTH = 16
 """Characters of a management, webhook or metrics token (generated ones have 43)."""
@@ -62,10 +63,9 @@ def check_tokens(settings: Settings) -> None:
 
 
 def check_local_folder(settings: Settings) -> None:
-    parts = urlsplit(settings.storage_url)
-    if parts.scheme != "file" or settings.storage_url == Settings.model_fields["storage_url"].default:
+    folder = local_folder(settings.storage_url)
+    if folder is None or settings.storage_url == Settings.model_fields["storage_url"].default:
         return
-    folder = Path(parts.netloc + parts.path)
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise StartupError(

@@ -138,7 +138,7 @@ class Prerender:
         """Every (spec, format) wanted for version `etag`, keyed as the origin keys them."""
         targets: dict[str, Target] = {}
         for spec in self.presets + await self.popular_specs():
-            for accepts in _NEGOTIATED if spec.fm is None and "format" in spec.auto else (Accepts.LEGACY,):
+            for accepts in _NEGOTIATED if spec.negotiates else (Accepts.LEGACY,):
                 try:
                     variant, info = await self.service.variant_etag(key, spec, accepts)
                 except OriginError as exc:

@@ -88,5 +88,8 @@ class HeldReads:
     async def list(self, prefix: str, cursor: str | None, limit: int) -> Page:
         return await self.inner.list(prefix, cursor, limit)
 
+    async def ping(self) -> None:
+        await self.inner.ping()
+
     async def close(self) -> None:
         await self.inner.close()

@@ -26,7 +26,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -35,6 +34,7 @@ from origin.presets import PresetError
 from origin.settings import Settings
 from origin.storage import ObjectInfo, Storage
 from origin.storage.cursor import encode_cursor
+from origin.storage.location import local_folder
 
 from .handler import Handler, build_handler
 from .prerender import Outcome
@@ -76,9 +76,9 @@ def state_path(settings: Settings, prefix: str, presets: Sequence[str] | None) -
     store, the working directory otherwise. Other arguments, other file: runs never mix."""
     material = json.dumps([settings.storage_url, prefix, sorted(presets) if presets is not None else None])
     name = f"warm-{hashlib.sha256(material.encode()).hexdigest()[:16]}.json"
-    parts = urlsplit(settings.storage_url)
-    if parts.scheme == "file":
-        return Path(parts.netloc + parts.path) / "_" / name
+    folder = local_folder(settings.storage_url)
+    if folder is not None:
+        return folder / "_" / name
     return Path(f".image-origin-{name}")
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from origin.http.appkeys import MANAGE_CORS
+from .appkeys import MANAGE_CORS
 
 ALLOW = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
 _PREFLIGHT = {

@@ -11,8 +11,6 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from origin.http.appkeys import ACCESS, METRICS, POLICY, SEND_TIMEOUT, SERVICE
-
 from .. import hints
 from ..access import authorize, expiry, read_query, with_hints
 from ..errors import InvalidKey, OriginError
@@ -21,6 +19,7 @@ from ..keys import cache_tag, validate_key
 from ..service import Image, Original, Span
 from ..storage import ObjectInfo
 from . import headers as h
+from .appkeys import ACCESS, METRICS, POLICY, SEND_TIMEOUT, SERVICE
 from .middlewares import SECURITY_HEADERS
 
 
@@ -66,7 +65,7 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     if spec.needs_render:
         accepts = negotiate(request.headers.get("Accept", ""))
         etag, source = await service.variant_etag(key, spec, accepts)
-        negotiated = spec.fm is None and "format" in spec.auto
+        negotiated = spec.negotiates
         if h.not_modified(
             request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"), etag, source.last_modified
         ):

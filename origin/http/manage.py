@@ -19,8 +19,6 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiMapping
 
-from origin.http.appkeys import EMITTER, MANAGE_CORS, SERVICE, TOKENS, UPLOAD_LIMIT, WRITES
-
 from ..errors import (
     AlreadyExists,
     DuplicateParam,
@@ -48,6 +46,7 @@ from ..uploads import (
     store_batch,
     store_one,
 )
+from .appkeys import EMITTER, MANAGE_CORS, SERVICE, TOKENS, UPLOAD_LIMIT, WRITES
 from .auth import management_tokens
 from .bodies import MAX_JSON_BYTES, parse_json, read_body, read_files
 from .cors import ManageCors

@@ -16,12 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from origin.http.appkeys import METRICS, METRICS_ADDRESS, SERVICE
-
 from ..errors import OriginError
 from ..metrics import Metrics
 from ..settings import Settings
 from ..tokens import Tokens
+from .appkeys import METRICS, METRICS_ADDRESS, SERVICE
 from .middlewares import Handler, error_middleware, origin_error_response
 
 PATH = "/_/metrics"

@@ -17,9 +17,8 @@ from importlib import resources
 
 from aiohttp import web
 
-from origin.http.appkeys import ACCESS
-
 from ..settings import Settings
+from .appkeys import ACCESS
 from .manage import managed
 
 CSP = (

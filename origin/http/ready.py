@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
-from origin.http.appkeys import READY_TIMEOUT, SERVICE
-
-from ..storage import LocalStorage, Storage
+from .appkeys import READY_TIMEOUT, SERVICE
 
 log = logging.getLogger("origin.ready")
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -34,7 +30,7 @@ class Pings(Protocol):
 async def ready(request: web.Request) -> web.Response:
     """200 `{"status": "ready", "checks": {...}}`, or 503 naming the checks that failed."""
     service = request.app[SERVICE]
-    checks = {"storage": _storage(service.storage)}
+    checks = {"storage": service.storage.ping()}
     if isinstance(service.redis, Pings):  # None without Redis
         checks["redis"] = _ping(service.redis)
     timeout = request.app[READY_TIMEOUT]
@@ -59,18 +55,6 @@ async def _state(name: str, check: Awaitable[None], timeout: float) -> str:
         log.warning("not ready: %s failed: %r", name, exc)
         return "error"
     return "ok"
-
-
-async def _storage(storage: Storage) -> None:
-    """One cheap listing; the local folder's root is opened too, as a listing forgives a missing one."""
-    await storage.list("", None, 1)
-    if isinstance(storage, LocalStorage):
-        await asyncio.to_thread(_open_folder, storage.root)
-
-
-def _open_folder(root: Path) -> None:
-    with os.scandir(root):
-        pass
 
 
 async def _ping(redis: Pings) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from .base import Storage
 from .local import LocalStorage
+from .location import local_folder
 
 
 async def open_storage(url: str, timeout: float) -> Storage:
@@ -14,9 +14,10 @@ async def open_storage(url: str, timeout: float) -> Storage:
 
     `timeout` bounds each S3 call; the local folder has no network to wait for.
     """
+    folder = local_folder(url)
+    if folder is not None:
+        return LocalStorage(folder)
     parts = urlsplit(url)
-    if parts.scheme == "file":
-        return LocalStorage(Path(parts.netloc + parts.path))
     if parts.scheme == "s3":
         from .s3 import S3Storage  # botocore costs ~0.3 s to import: only when S3 is used
 

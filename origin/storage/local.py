@@ -486,6 +486,11 @@ class LocalStorage:
     async def list(self, prefix: str, cursor: str | None, limit: int) -> Page:
         return await asyncio.to_thread(self._list, prefix, cursor, max(1, limit))
 
+    async def ping(self) -> None:
+        """One listing, and the root opened too, as a listing forgives a missing root."""
+        await self.list("", None, 1)
+        await asyncio.to_thread(_open_folder, self.root)
+
     async def close(self) -> None:
         return None
 
@@ -581,3 +586,8 @@ def _os_error(key: str, exc: OSError) -> NotFound | StorageError:
     if exc.errno in _ABSENT:
         return NotFound(f"no image at key {key!r}")
     return StorageError(f"the object at key {key!r} cannot be read")
+
+
+def _open_folder(root: Path) -> None:
+    with os.scandir(root):
+        pass

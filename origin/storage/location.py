@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+
+def local_folder(url: str) -> Path | None:
+    """The folder a `file://PATH` URL names (relative paths stay relative); None for any other scheme."""
+    parts = urlsplit(url)
+    return Path(parts.netloc + parts.path) if parts.scheme == "file" else None
+
 
 _S3_OPTIONS = frozenset({"endpoint_url", "region", "addressing_style"})
 

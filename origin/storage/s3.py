@@ -94,6 +94,9 @@ class S3Storage:
         )
         return cls(client, stack, location.bucket, location.prefix, timeout)
 
+    async def ping(self) -> None:
+        await self.list("", None, 1)
+
     async def close(self) -> None:
         await self._stack.aclose()
 
