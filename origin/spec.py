@@ -160,6 +160,15 @@ class TransformSpec:
     blend_fit: str = "clip"
     blend_crop: tuple[str, ...] = ()
     blend_size: str | None = None
+    # -- gradient fill, from imgix's documentation pages (urlparams/fill.py) --
+    fill_gradient_type: str = "linear"
+    fill_gradient_linear: tuple[Color, Color] | None = None
+    fill_gradient_linear_direction: tuple[str, ...] = ("bottom",)
+    fill_gradient_radial: tuple[Color, Color] | None = None
+    fill_gradient_radial_x: float = 0.5
+    fill_gradient_radial_y: float = 0.5
+    fill_gradient_radial_radius: tuple[int, int] | None = None
+    fill_gradient_cs: str = "srgb"
 
     @property
     def negotiates(self) -> bool:
@@ -245,4 +254,4 @@ def canonical(spec: TransformSpec) -> str:
 
 _COLOR_FIELDS = frozenset({"trim_color", "bg", "fill_color", "monochrome", "mask_bg"})
 _COLOR_FIELDS |= {"txt_color", "txt_line_color", "blend_color"}
-_COLOR_PAIR_FIELDS = frozenset({"duotone", "grid_colors"})
+_COLOR_PAIR_FIELDS = frozenset({"duotone", "grid_colors", "fill_gradient_linear", "fill_gradient_radial"})

@@ -439,3 +439,54 @@ def test_rect_bad_forms_are_400s(rect):
     with pytest.raises(OriginError) as info:
         run(f"rect={rect}")
     assert info.value.status == 400 and "rect" in info.value.message
+
+
+# -- fill=gradient --------------------------------------------------------------------------
+
+GREY_SQUARE = encode(flat(100, 100, (128, 128, 128)))
+"""A 100x100 grey source: with fit=fill&w=100&h=300 it sits in the middle of a 100x300 canvas."""
+
+
+def test_linear_gradient_fills_the_padding_from_colour1_to_colour2():
+    query = "fit=fill&w=100&h=300&fill=gradient&fill-gradient-linear=f00,00f&fm=png"
+    image = image_of(query, data=GREY_SQUARE)
+    assert (image.width, image.height) == (100, 300)
+    assert close(pixel(image, 50, 0), RED, 4)  # default direction bottom: colour1 at the top
+    assert close(pixel(image, 50, 299), BLUE, 4)  # colour2 at the bottom
+    assert close(pixel(image, 50, 150), (128, 128, 128), 4)  # the image itself, untouched
+    assert close(pixel(image, 50, 50), (212, 0, 43), 4)  # a sixth of the way down
+
+
+def test_linear_gradient_direction_and_colour_space():
+    query = "fit=fill&w=300&h=100&fill=gradient&fill-gradient-linear=000,fff&fill-gradient-linear-direction=left"
+    image = image_of(query + "&fm=png", data=GREY_SQUARE)
+    assert close(pixel(image, 0, 50), WHITE, 4) and close(pixel(image, 299, 50), (0, 0, 0), 4)
+    srgb = pixel(image, 90, 50)[0]
+    linear = pixel(image_of(query + "&fill-gradient-cs=linear&fm=png", data=GREY_SQUARE), 90, 50)[0]
+    assert linear > srgb + 20  # mixing light linearly is lighter than mixing sRGB values
+
+
+def test_radial_gradient_centre_and_edge():
+    query = (
+        "fit=fill&w=400&h=100&fill=gradient&fill-gradient-type=radial&fill-gradient-radial=fff,000"
+        "&fill-gradient-radial-x=0.125&fill-gradient-radial-radius=10,40&fm=png"
+    )
+    image = image_of(query, data=GREY_SQUARE)
+    assert (image.width, image.height) == (400, 100)
+    centre = round(0.125 * 399)
+    assert close(pixel(image, centre, 50), WHITE, 4)  # inside radius1: colour1
+    assert close(pixel(image, centre + 25, 50), (128, 128, 128), 8)  # half way from radius1 to radius2
+    assert close(pixel(image, centre, 5), (0, 0, 0), 4)  # 45 px away, past radius2: colour2
+
+
+def test_gradient_without_colours_takes_the_image_vibrant_dark_and_light():
+    source = encode(flat(100, 50, (20, 20, 120)).join(flat(100, 50, (250, 200, 200)), "vertical"))
+    image = image_of("fit=fill&w=100&h=300&fill=gradient&fm=png", data=source)
+    assert close(pixel(image, 50, 0), (20, 20, 120), 8)
+    assert close(pixel(image, 50, 299), (250, 200, 200), 8)
+
+
+def test_gradient_details_need_fill_gradient():
+    assert parse_query([("fill-gradient-type", "radial")]) == parse_query([])
+    solid = parse_query(parse_qsl("fit=fill&w=10&fill-gradient-linear=f00,00f"))
+    assert solid == parse_query(parse_qsl("fit=fill&w=10"))

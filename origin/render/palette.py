@@ -19,7 +19,7 @@ _SAMPLE = 64
 _DISTINCT = 48
 
 
-def _sample(image: pyvips.Image) -> pyvips.Image:
+def sample(image: pyvips.Image) -> pyvips.Image:
     """One small, flattened, in-memory copy: the rendered image is read once, in order."""
     small = image.thumbnail_image(_SAMPLE, height=_SAMPLE) if max(image.width, image.height) > _SAMPLE else image
     if small.hasalpha():
@@ -50,13 +50,35 @@ def dominant(small: pyvips.Image, count: int) -> list[tuple[int, int, int]]:
     return chosen
 
 
+def _hsl(colour: tuple[int, int, int]) -> tuple[float, float]:
+    """(saturation, lightness) in HSL, each 0-1."""
+    high, low = max(colour) / 255, min(colour) / 255
+    lightness = (high + low) / 2
+    if high == low:
+        return 0.0, lightness
+    return (high - low) / (1 - abs(2 * lightness - 1)), lightness
+
+
+def vibrant(small: pyvips.Image) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """The vibrant dark and vibrant light colours: the most saturated of the dominant colours
+    below and at or above mid-lightness; the darkest or lightest when a side has none."""
+    colours = dominant(small, 16)
+    dark = [c for c in colours if _hsl(c)[1] < 0.5]
+    light = [c for c in colours if _hsl(c)[1] >= 0.5]
+    by_lightness = sorted(colours, key=lambda c: _hsl(c)[1])
+    return (
+        max(dark, key=lambda c: _hsl(c)[0]) if dark else by_lightness[0],
+        max(light, key=lambda c: _hsl(c)[0]) if light else by_lightness[-1],
+    )
+
+
 def _luminance(small: pyvips.Image) -> float:
     return round(small.colourspace("b-w").extract_band(0).avg() / 255, 6)
 
 
 def render(image: pyvips.Image, spec: TransformSpec) -> tuple[bytes, str]:
     """The palette body and its format (`css` or `json`)."""
-    small = _sample(image)
+    small = sample(image)
     colours = dominant(small, spec.colors)
     hexes = ["#{:02x}{:02x}{:02x}".format(*c) for c in colours]
     if spec.palette == "css":

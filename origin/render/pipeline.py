@@ -153,7 +153,7 @@ def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
         or spec.flip
         or spec.trim
         or smart
-        or spec.fill == "blur"
+        or spec.fill in ("blur", "gradient")
     )
 
 

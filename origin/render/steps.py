@@ -17,7 +17,7 @@ import pyvips
 from ..errors import InvalidParam
 from ..geometry import Plan, plan
 from ..spec import Color, Rect, RectPart, TransformSpec
-from . import debug, effects, frame, grid, masks, tone, watermark
+from . import debug, effects, frame, gradient, grid, masks, tone, watermark
 from .config import RenderConfig
 from .encode import supports_alpha
 from .faces import Face
@@ -315,6 +315,11 @@ def _place(image: pyvips.Image, size: Size, offset: Size, spec: TransformSpec, f
         backdrop = backdrop.crop(0, 0, min(cw, backdrop.width), min(ch, backdrop.height))
         backdrop = backdrop.embed(0, 0, cw, ch, extend="copy").cast("uchar")
         return backdrop.insert(image, ox, oy)
+    if spec.fill == "gradient":
+        backdrop = gradient.backdrop(image, size, spec)
+        if image.hasalpha():
+            return backdrop.composite2(image, "over", x=ox, y=oy).cast("uchar")
+        return backdrop.insert(image.bandjoin(255), ox, oy)
     return _embed(image, size, offset, spec.fill_color or spec.bg, fmt)
 
 

@@ -197,7 +197,7 @@ def finish(spec: TransformSpec) -> TransformSpec:
         spec = _forget(spec, "fp_x", "fp_y", "fp_z")
     if spec.fit not in ("fill", "fillmax"):
         spec = _forget(spec, "fill", "fill_color")
-    elif spec.fill == "blur":
+    elif spec.fill in ("blur", "gradient"):
         spec = _forget(spec, "fill_color")
     if spec.trim is None:
         spec = _forget(spec, "trim_tol")
@@ -228,7 +228,7 @@ FAMILY = Family(
         Param("rot", angle),
         Param("flip", choice(("h", "v", "hv"))),
         Param("bg", color),
-        Param("fill", choice(("solid", "blur"))),
+        Param("fill", choice(("solid", "blur", "gradient"))),
         Param("fill-color", color),
         Param("blur", clamped(0, 2000)),
         Param("sharp", clamped_decimal(0, 100)),
