@@ -490,3 +490,18 @@ def test_gradient_details_need_fill_gradient():
     assert parse_query([("fill-gradient-type", "radial")]) == parse_query([])
     solid = parse_query(parse_qsl("fit=fill&w=10&fill-gradient-linear=f00,00f"))
     assert solid == parse_query(parse_qsl("fit=fill&w=10"))
+
+
+def test_palette_json_names_dominant_colors_by_lightness_and_saturation():
+    stripes = [(220, 30, 30), (20, 20, 110), (240, 190, 190), (140, 110, 110), (60, 50, 50)]
+    source = flat(40, 40, stripes[0])
+    for colour in stripes[1:]:
+        source = source.join(flat(40, 40, colour), "horizontal")
+    body = json.loads(run("palette=json", data=encode(source)).body)
+    named = {k: tuple(round(v[c] * 255) for c in ("red", "green", "blue")) for k, v in body["dominant_colors"].items()}
+    assert close(named["vibrant"], stripes[0], 3)
+    assert close(named["vibrant_dark"], stripes[1], 3)
+    assert close(named["vibrant_light"], stripes[2], 3)
+    assert close(named["muted"], stripes[3], 3)
+    assert close(named["muted_dark"], stripes[4], 3)
+    assert all(c["hex"].startswith("#") and len(c["hex"]) == 7 for c in body["dominant_colors"].values())

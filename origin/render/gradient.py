@@ -2,8 +2,8 @@
 
 Between `fill-gradient-linear` (or `-radial`) colour1 and colour2, interpolated in
 `fill-gradient-cs`. Without colours, imgix takes the image's vibrant dark and vibrant light:
-here the most saturated of the image's dominant colours below and above mid-luminance
-(render/palette.py), falling back to the darkest and lightest.
+here the `vibrant_dark` and `vibrant_light` that `palette=json` names (render/palette.py),
+falling back to the image's darkest and lightest common colours.
 """
 
 from __future__ import annotations
