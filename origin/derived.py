@@ -58,7 +58,7 @@ class DerivedStore:
         path = self.path(key, variant)
         if path is None:
             return False
-        await self.storage.put(path, body, content_type=content_type, width=0, height=0)
+        await self.storage.put(path, body, content_type=content_type)
         return True
 
     async def variants(self, key: str) -> list[str]:

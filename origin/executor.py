@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -103,14 +102,27 @@ class Slot:
         self._holds.append(hold)
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn(*args, guard)` in the pool; 503 past the deadline."""
+        """Run `fn(*args, guard)` in the pool; 503 once it has run past the deadline.
+
+        The deadline counts from when a thread starts the render, not from submission: time
+        spent queued is bounded by the queue's length, and a render killed for time it spent
+        waiting would be work thrown away exactly when the pool is busiest (measured: under 64
+        concurrent cold renders, nearly every admitted render timed out in the queue).
+        """
         pool = self._pool
         guard = RenderGuard(pool.budget)
         loop = asyncio.get_running_loop()
+        started = asyncio.Event()
+
+        def call() -> T:
+            loop.call_soon_threadsafe(started.set)
+            return fn(*args, guard)
+
         pool.renders += 1
-        future = loop.run_in_executor(pool._executor, functools.partial(fn, *args, guard))
+        future = loop.run_in_executor(pool._executor, call)
         self._running = True  # from here the thread owns the slot
         future.add_done_callback(self._finished)
+        await _first(started.wait(), future)
         try:
             return await asyncio.wait_for(asyncio.shield(future), pool.timeout)
         except TimeoutError:
@@ -140,6 +152,15 @@ class Slot:
             self._pool._emptied()
         for hold in self._holds:
             hold.release()
+
+
+async def _first(started: Coroutine[Any, Any, object], future: asyncio.Future[Any]) -> None:
+    """Return once the render has started in its thread, or has ended without starting."""
+    waiting = asyncio.ensure_future(started)
+    try:
+        await asyncio.wait({waiting, future}, return_when=asyncio.FIRST_COMPLETED)  # wait() cancels neither
+    finally:
+        waiting.cancel()
 
 
 def _clear_frames(exc: BaseException | None) -> None:

@@ -119,10 +119,7 @@ async def store_batch(storage: Storage, invalidate: Invalidate, uploads: Sequenc
     A key another request created meanwhile makes the batch a 409 naming it, like the
     check before.
     """
-    objects = [
-        NewObject(upload.key, upload.data, MIME[upload.info.format], upload.info.width, upload.info.height)
-        for upload in uploads
-    ]
+    objects = [NewObject(upload.key, upload.data, MIME[upload.info.format]) for upload in uploads]
     try:
         stored = await storage.create_all(objects)
     except KeysTaken as exc:
@@ -146,8 +143,6 @@ async def _put(storage: Storage, upload: Upload, *, create_only: bool, if_match:
         upload.key,
         upload.data,
         content_type=MIME[upload.info.format],  # sniffed: the declared type is never trusted
-        width=upload.info.width,
-        height=upload.info.height,
         if_none_match=create_only,
         if_match=if_match,
     )

@@ -45,7 +45,6 @@ class Backend:
     storage: Storage
     plant: Callable[[str, bytes], None]
     """Store bytes at a raw name, behind the backend's back (an out-of-band upload)."""
-    stores_dimensions: bool
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -58,7 +57,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(data)
 
-        backend = Backend("local", storage, plant, stores_dimensions=False)
+        backend = Backend("local", storage, plant)
     else:
         client, bucket = request.getfixturevalue("s3_raw")
         storage = await open_storage(request.getfixturevalue("s3_url"), 5)
@@ -66,7 +65,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         def plant(name: str, data: bytes) -> None:
             client.put_object(Bucket=bucket, Key=f"{PREFIX}/{name}", Body=data)
 
-        backend = Backend("s3", storage, plant, stores_dimensions=True)
+        backend = Backend("s3", storage, plant)
     try:
         yield backend
     finally:
@@ -79,7 +78,7 @@ def image(tag: str) -> bytes:
 
 
 async def put(storage: Storage, key: str, data: bytes, **conditions: Any) -> ObjectInfo:
-    return await storage.put(key, data, content_type="image/png", width=4, height=3, **conditions)
+    return await storage.put(key, data, content_type="image/png", **conditions)
 
 
 async def list_all(storage: Storage, prefix: str = "", limit: int = 100) -> tuple[list[str], int]:
@@ -188,17 +187,13 @@ async def test_delete_several_keys_ignoring_absent_ones(backend: Backend) -> Non
 
 async def test_metadata_round_trip(backend: Backend) -> None:
     key = "café/naïve 中文 😀.png"
-    put_info = await backend.storage.put(key, IMAGE, content_type="image/png", width=4, height=3)
+    put_info = await backend.storage.put(key, IMAGE, content_type="image/png")
     head = await backend.storage.head(key)
     data, got = await backend.storage.get(key)
     assert data == IMAGE
     for info in (put_info, head, got):
         assert (info.key, info.content_type, info.size) == (key, "image/png", len(IMAGE))
         assert abs(info.last_modified - time.time()) < 60
-    if backend.stores_dimensions:
-        assert (head.width, head.height) == (got.width, got.height) == (4, 3)
-    else:
-        assert (head.width, head.height) == (None, None)
     listed = (await backend.storage.list("café/", None, 10)).items
     assert [(i.key, i.etag, i.size) for i in listed] == [(key, head.etag, len(IMAGE))]
 
@@ -387,7 +382,7 @@ async def test_s3_prefix_is_prepended_and_stripped(s3_raw: tuple[Any, str], s3_u
         assert f"{PREFIX}/k.png" in raw
         assert (await list_all(storage))[0] == ["k.png"]
         meta = client.head_object(Bucket=bucket, Key=f"{PREFIX}/k.png")
-        assert meta["Metadata"] == {"width": "4", "height": "3"} and meta["ContentType"] == "image/png"
+        assert meta["ContentType"] == "image/png"
     finally:
         await storage.close()
 

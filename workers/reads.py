@@ -61,8 +61,6 @@ class HeldReads:
         data: bytes,
         *,
         content_type: str,
-        width: int,
-        height: int,
         if_none_match: bool = False,
         if_match: str | None = None,
     ) -> ObjectInfo:
@@ -70,8 +68,6 @@ class HeldReads:
             key,
             data,
             content_type=content_type,
-            width=width,
-            height=height,
             if_none_match=if_none_match,
             if_match=if_match,
         )

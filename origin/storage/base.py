@@ -26,8 +26,6 @@ class ObjectInfo:
     """Seconds since the epoch."""
     content_type: str = ""
     """As sniffed at upload ("" when the backend cannot say without reading the object)."""
-    width: int | None = None
-    height: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +43,6 @@ class NewObject:
     key: str
     data: bytes
     content_type: str
-    width: int
-    height: int
 
 
 class BatchRefused(Exception):
@@ -116,8 +112,6 @@ class Storage(Protocol):
         data: bytes,
         *,
         content_type: str,
-        width: int,
-        height: int,
         if_none_match: bool = False,
         if_match: str | None = None,
     ) -> ObjectInfo:

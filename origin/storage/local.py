@@ -20,7 +20,7 @@ other processes on this host; it does not hold across hosts sharing the folder o
 NFS (use S3 for several machines).
 
 Metadata: the content type is sniffed from the first bytes (the origin trusts only the
-magic bytes anyway); width and height are not stored and read back as None. No
+magic bytes anyway). No
 sidecar file means nothing to keep in step with the object.
 
 Whatever else lies in the folder is treated as absent, never as a crash or a hang:
@@ -261,12 +261,10 @@ class LocalStorage:
         data: bytes,
         *,
         content_type: str,
-        width: int,
-        height: int,
         if_none_match: bool = False,
         if_match: str | None = None,
     ) -> ObjectInfo:
-        # content_type, width and height are not stored: see the module docstring.
+        # content_type is not stored: see the module docstring.
         return await asyncio.to_thread(self._put, key, data, if_none_match, if_match)
 
     def _delete(self, keys: Sequence[str]) -> None:

@@ -163,8 +163,6 @@ class S3Storage:
         data: bytes,
         *,
         content_type: str,
-        width: int,
-        height: int,
         if_none_match: bool = False,
         if_match: str | None = None,
     ) -> ObjectInfo:
@@ -173,7 +171,6 @@ class S3Storage:
             "Key": self._full(key),
             "Body": data,
             "ContentType": content_type,
-            "Metadata": {"width": str(width), "height": str(height)},
         }
         if if_none_match:
             args["IfNoneMatch"] = "*"
@@ -190,7 +187,7 @@ class S3Storage:
             if refused and (if_none_match or if_match is not None):
                 mine = await self._written_already(key, data)
                 if mine is not None:
-                    return dataclasses.replace(mine, content_type=content_type, width=width, height=height)
+                    return dataclasses.replace(mine, content_type=content_type)
             if refused and if_none_match:
                 raise AlreadyExists(f"an image exists at key {key!r}") from None
             if if_match is not None and (refused or _code(exc) in _MISSING):
@@ -203,8 +200,6 @@ class S3Storage:
             size=len(data),
             last_modified=time.time(),  # PutObject does not say; a HEAD would cost a request
             content_type=content_type,
-            width=width,
-            height=height,
         )
 
     async def _written_already(self, key: str, data: bytes) -> ObjectInfo | None:
@@ -241,10 +236,7 @@ class S3Storage:
         what it had stored (see the README).
         """
         results = await asyncio.gather(
-            *(
-                self.put(o.key, o.data, content_type=o.content_type, width=o.width, height=o.height, if_none_match=True)
-                for o in objects
-            ),
+            *(self.put(o.key, o.data, content_type=o.content_type, if_none_match=True) for o in objects),
             return_exceptions=True,
         )
         failures = [result for result in results if isinstance(result, BaseException)]
@@ -318,15 +310,12 @@ class S3Storage:
         return self.prefix + validate_key(key)
 
     def _info(self, key: str, reply: dict[str, Any], size: int) -> ObjectInfo:
-        meta = reply.get("Metadata", {})  # names come back lowercased
         return ObjectInfo(
             key=key,
             etag=reply["ETag"].strip('"'),
             size=size,
             last_modified=reply["LastModified"].timestamp(),
             content_type=reply.get("ContentType", ""),
-            width=_int(meta.get("width")),
-            height=_int(meta.get("height")),
         )
 
 
@@ -376,11 +365,3 @@ def _valid(key: str) -> bool:
     except InvalidKey:
         return False
     return True
-
-
-def _int(value: str | None) -> int | None:
-    """A dimension from metadata; None when absent or not a number (written by another tool)."""
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
