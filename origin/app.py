@@ -10,7 +10,7 @@ from aiohttp import web
 
 from .access import Access
 from .cache import ByteLRU, MetadataCache
-from .cache.redis import RedisCache
+from .cache.redis import SharedCache
 from .derived import open_derived
 from .events import HandlerFactory, setup_events
 from .executor import RenderPool
@@ -154,7 +154,7 @@ async def _open_service(
         settings.retry_after,
         settings.render_memory,
     )
-    redis = RedisCache.from_settings(settings)
+    redis = SharedCache.from_settings(settings)
     service = ImageService(
         storage=storage,
         variants=ByteLRU[Image](settings.cache_bytes, settings.cache_max_entry_bytes),

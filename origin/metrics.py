@@ -79,7 +79,7 @@ class _PoolCollector(Collector):
             return
         pool = service.pool
         running = min(pool.admitted, pool.workers)
-        redis_errors = service.redis.errors if service.redis is not None else 0
+        redis_errors = service.redis.client.errors if service.redis is not None else 0
         yield GaugeMetricFamily("image_origin_render_queue_depth", "Renders waiting for a worker.", pool.queued)
         yield GaugeMetricFamily("image_origin_renders_in_flight", "Renders on a worker.", running)
         yield GaugeMetricFamily("image_origin_render_capacity", "Renders admitted at most.", pool.capacity)

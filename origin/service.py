@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from .cache import ByteLRU, MetadataCache
-from .cache.redis import RedisCache, Stored
+from .cache.redis import SharedCache, Stored
 from .derived import DerivedStore
 from .errors import ImageTooLarge, InvalidParam, NotFound, OriginError, Overloaded
 from .executor import RenderPool
@@ -109,7 +109,7 @@ class ImageService:
         pool: RenderPool,
         config: RenderConfig,
         max_source_bytes: int,
-        redis: RedisCache | None = None,
+        redis: SharedCache | None = None,
         on_render: Callable[[str, float], None] | None = None,
         derived: DerivedStore | None = None,
         memory: SourceMemory | None = None,
@@ -134,17 +134,17 @@ class ImageService:
         """Content type by ETag of streamed originals, so a Range not at 0 needs no extra read."""
         self._sniffing: SingleFlight[str] = SingleFlight()
         self.flight: SingleFlight[Image] = SingleFlight()
-        self.replicas = ReplicaFlight(redis) if redis is not None else None
+        self.replicas = ReplicaFlight(redis.leases) if redis is not None else None
 
     async def source_info(self, key: str) -> ObjectInfo:
         """The source's version; a source too large to hold in memory is refused before it is read."""
         info = self.metadata.get(key)
         if info is None:
-            info = await self.redis.get_info(key) if self.redis is not None else None
+            info = await self.redis.metadata.get(key) if self.redis is not None else None
             if info is None:
                 info = await self.storage.head(key)
                 if self.redis is not None:
-                    await self.redis.put_info(info)
+                    await self.redis.metadata.put(info)
             self.metadata.put(info)
         if info.size > self.max_source_bytes:
             limit = self.max_source_bytes / (1024 * 1024)
@@ -155,7 +155,7 @@ class ImageService:
         """Forget the source's version here and in Redis: it was replaced or removed."""
         self.metadata.invalidate(key)
         if self.redis is not None:
-            await self.redis.invalidate(key)
+            await self.redis.metadata.invalidate(key)
 
     async def _read(self, key: str, timings: dict[str, float]) -> tuple[bytes, ObjectInfo]:
         started = time.perf_counter()
@@ -298,15 +298,17 @@ class ImageService:
             image, leader = await self.flight.run(etag, lambda: self._fetch(key, spec, accepts, etag, info))
             if not leader and image.cache == "miss":
                 image = dataclasses.replace(image, cache="coalesced")
-        if self.redis is not None and self.redis.served(image.etag, spec):
-            self.redis.admit(image.etag, _stored(image))
+        if self.redis is not None:
+            self.redis.popularity.count(image.etag, spec)
+            if self.redis.variants.sighted(image.etag):
+                self.redis.variants.admit(image.etag, _stored(image))
         return image
 
     async def _fetch(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
         """The in-process leader's work: Redis, derived storage, then one render across every replica."""
         redis, replicas = self.redis, self.replicas
         if redis is not None:
-            stored = await redis.get_variant(etag)
+            stored = await redis.variants.get(etag)
             if stored is not None:
                 return self._keep(etag, stored, "redis")
         found = await self._derived(key, spec, etag, info)
@@ -317,7 +319,7 @@ class ImageService:
 
         async def render_and_publish() -> Image:
             image = await self._render(key, spec, accepts, etag, info)
-            await redis.publish(image.etag, _stored(image))
+            await redis.variants.publish(image.etag, _stored(image))
             return image
 
         result = await replicas.run(etag, render_and_publish)
@@ -367,7 +369,7 @@ class ImageService:
             if fresh.etag != info.etag:
                 # Replaced between HEAD and GET: key the variant by the version we rendered.
                 if self.redis is not None:
-                    await self.redis.put_info(fresh)
+                    await self.redis.metadata.put(fresh)
                 etag, info = await self.variant_etag(key, spec, accepts)
             images = {name: (await self._read(other, timings))[0] for name, other in others.items()}
             mark = images.pop("mark", None)

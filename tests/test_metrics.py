@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -174,7 +175,7 @@ async def test_not_ready_when_s3_does_not_answer(make_client, monkeypatch):
 
 
 class FakeRedis:
-    """The two things observability reads from the shared cache: `ping()` and `errors`."""
+    """The two things observability reads from the shared cache's client: `ping()` and `errors`."""
 
     def __init__(self, answer: bool | Exception = True, errors: int = 0) -> None:
         self.answer = answer
@@ -191,7 +192,7 @@ class FakeRedis:
     [(True, 200, "ok"), (False, 503, "error"), (ConnectionError("refused"), 503, "error")],
 )
 async def test_ready_pings_redis_when_configured(client, answer, status, state):
-    client.app[SERVICE].redis = FakeRedis(answer)
+    client.app[SERVICE].redis = SimpleNamespace(client=FakeRedis(answer))
     async with client.get("/_/ready") as resp:
         assert resp.status == status
         assert (await resp.json())["checks"] == {"storage": "ok", "redis": state}
@@ -199,5 +200,5 @@ async def test_ready_pings_redis_when_configured(client, answer, status, state):
 
 async def test_redis_errors_are_read_at_scrape_time(make_client):
     client = await make_client(metrics_token=TOKEN)
-    client.app[SERVICE].redis = FakeRedis(errors=3)
+    client.app[SERVICE].redis = SimpleNamespace(client=FakeRedis(errors=3))
     assert value(await scrape(client), "image_origin_redis_errors_total") == 3

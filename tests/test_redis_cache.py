@@ -17,7 +17,7 @@ import fakeredis
 import pytest
 from pydantic import ValidationError
 
-from origin.cache.redis import RedisCache
+from origin.cache.redis import RedisClient, SharedCache
 from origin.http.appkeys import SERVICE
 from origin.params import parse_query
 from origin.spec import canonical
@@ -59,12 +59,14 @@ async def get(client: Any, url: str) -> tuple[int, str, str, bytes]:
         return resp.status, resp.headers.get("X-Cache", ""), resp.headers.get("ETag", "").strip('"'), await resp.read()
 
 
-def test_sightings_make_a_variant_hot_once_per_window():
-    cache = RedisCache(fakeredis.FakeAsyncRedis(), hot_sightings=2, hot_window=0.05)
-    spec = parse_query([("w", "10")])
-    assert [cache.served("v", spec) for _ in range(3)] == [False, True, False]
+def test_sightings_make_a_variant_hot_once_per_window(make_settings, fake_server):
+    cache = SharedCache.from_settings(
+        make_settings(redis_url="redis://fake", redis_hot_sightings=2, redis_hot_window=0.05)
+    )
+    assert cache is not None
+    assert [cache.variants.sighted("v") for _ in range(3)] == [False, True, False]
     time.sleep(0.06)
-    assert [cache.served("v", spec) for _ in range(2)] == [False, True]
+    assert [cache.variants.sighted("v") for _ in range(2)] == [False, True]
 
 
 async def test_a_variant_is_kept_only_once_hot_and_with_the_ttl(make_client, store, fake_server):
@@ -131,12 +133,12 @@ async def test_popularity_is_counted_in_memory_and_flushed_in_one_pipeline(make_
         etag = (await get(client, url))[2]
         await get(client, url)
         await until(lambda key=f"t:v:{etag}": _longer(fake, key, LEASE_MS))
-    calls = count_calls(redis.client)
+    calls = count_calls(redis.client.raw)
     for _ in range(10):
         for url in urls:
             assert (await get(client, url))[:2] == (200, "memory")
     assert calls == []  # the hit path never talks to Redis
-    await redis.flush()
+    await redis.popularity.flush()
     assert calls == ["PIPELINE"]
     day = f"t:pop:{datetime.now(UTC):%Y%m%d}"
     scores = {text.decode(): score for text, score in await fake.zrange(day, 0, -1, withscores=True)}
@@ -150,14 +152,14 @@ async def test_a_failing_redis_opens_the_breaker_and_never_fails_a_request(make_
     store("a.png", png(200, 100))
     client = await make_client(redis_url="redis://fake", redis_timeout=0.05, redis_breaker_seconds=60)
     redis = client.app[SERVICE].redis
-    calls = count_calls(redis.client, hang=failure == "hangs")
+    calls = count_calls(redis.client.raw, hang=failure == "hangs")
     fake_server.connected = failure != "refused"
     started = time.monotonic()
     for width in range(10, 20):
         status, cache, _, _ = await get(client, f"/a.png?w={width}")
         assert (status, cache) == (200, "miss")
     assert time.monotonic() - started < 5
-    assert len(calls) == 1 and redis.errors == 1  # one failure, then Redis is left alone
+    assert len(calls) == 1 and redis.client.errors == 1  # one failure, then Redis is left alone
 
 
 async def test_the_breaker_lets_redis_back_in_once_it_closes(make_client, store, fake_server):
@@ -166,11 +168,11 @@ async def test_the_breaker_lets_redis_back_in_once_it_closes(make_client, store,
     redis = client.app[SERVICE].redis
     fake_server.connected = False
     assert (await get(client, "/a.png?w=10"))[0] == 200
-    assert redis.errors == 1
+    assert redis.client.errors == 1
     fake_server.connected = True
     await asyncio.sleep(0.25)
     assert (await get(client, "/a.png?w=11"))[0] == 200
-    assert redis.errors == 1
+    assert redis.client.errors == 1
     assert await fakeredis.FakeAsyncRedis(server=fake_server).keys("io:v:*")
 
 
@@ -184,11 +186,11 @@ async def test_a_corrupt_entry_reads_as_a_miss(make_client, store, fake_server):
 
 
 async def test_ping_reports_redis_and_respects_the_breaker(fake_server):
-    cache = RedisCache(fakeredis.FakeAsyncRedis(server=fake_server))
+    cache = RedisClient(fakeredis.FakeAsyncRedis(server=fake_server), prefix="io:", timeout=0.1, breaker_seconds=5.0)
     assert await cache.ping() is True
     fake_server.connected = False
     assert await cache.ping() is False
-    calls = count_calls(cache.client)
+    calls = count_calls(cache.raw)
     fake_server.connected = True
     assert await cache.ping() is False and calls == []  # the breaker is open: not even asked
     await cache.close()
@@ -242,4 +244,4 @@ async def test_redis_down_costs_no_errors(make_client, store):
     client = await make_client(redis_url=f"redis://127.0.0.1:{closed}/0")
     outcomes = [(await get(client, f"/a.png?w={w}"))[:2] for w in (10, 10, 20, 30)]
     assert outcomes == [(200, "miss"), (200, "memory"), (200, "miss"), (200, "miss")]
-    assert client.app[SERVICE].redis.errors == 1
+    assert client.app[SERVICE].redis.client.errors == 1

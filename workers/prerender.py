@@ -160,7 +160,7 @@ class Prerender:
         if time.monotonic() - fetched < POPULAR_SECONDS:
             return specs
         specs = []
-        for text in await redis.popular(self.popular):
+        for text in await redis.popularity.popular(self.popular):
             try:
                 spec = parse_query(parse_qsl(text, keep_blank_values=True), self.access.limits)
             except OriginError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from aiohttp import web
 
@@ -20,7 +20,6 @@ log = logging.getLogger("origin.ready")
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-@runtime_checkable
 class Pings(Protocol):
     """What readiness needs from the shared cache: True when it answers."""
 
@@ -31,8 +30,8 @@ async def ready(request: web.Request) -> web.Response:
     """200 `{"status": "ready", "checks": {...}}`, or 503 naming the checks that failed."""
     service = request.app[SERVICE]
     checks = {"storage": service.storage.ping()}
-    if isinstance(service.redis, Pings):  # None without Redis
-        checks["redis"] = _ping(service.redis)
+    if service.redis is not None:
+        checks["redis"] = _ping(service.redis.client)
     timeout = request.app[READY_TIMEOUT]
     states = dict(zip(checks, await asyncio.gather(*(_state(n, c, timeout) for n, c in checks.items())), strict=True))
     down = [name for name, state in states.items() if state != "ok"]
