@@ -40,7 +40,6 @@ _NAMED: dict[str, dict[str, Any]] = {
     },
     "dpr": {"type": "number", "exclusiveMinimum": 0, "maximum": 5},
     "ratio": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?:[0-9]+(\\.[0-9]+)?$", "description": "W:H"},
-    "rect": {"type": "string", "pattern": "^[0-9]+,[0-9]+,[0-9]+,[0-9]+$", "description": "x,y,w,h in pixels"},
     "color": _COLOR,
     "boolean": {"type": "string", "enum": ["true", "false", "1", "0"]},
     "fit": {"type": "string", "enum": ["clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp", "facearea"]},
@@ -63,7 +62,6 @@ _NAMED: dict[str, dict[str, Any]] = {
     "storage_key": {"type": "string", "description": "the key of another image in the same storage (not a URL)"},
     "filename": {"type": "string", "minLength": 1, "maxLength": 255, "description": "download file name"},
     "hue": {"type": "integer", "description": "degrees, taken modulo 360"},
-    "rotation": {"type": "integer", "multipleOf": 90, "description": "degrees counter-clockwise"},
 }
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .errors import DuplicateParam, InvalidParam, UnknownParam, UnsupportedParam
 from .spec import TransformSpec
 from .urlparams import FAMILIES, REFUSED, TABLE
-from .urlparams.imgix import ALIASES, NAMES, NO_BASE64
+from .urlparams.imgix import ALIASES, KNOWN, NAMES, NO_BASE64
 from .urlparams.text import TextLimits
 from .urlparams.text import bound as bound_text
 
@@ -46,14 +46,14 @@ def canonical_name(name: str) -> tuple[str, bool]:
 
     A name that is none of them comes back unchanged, to be refused by the caller.
     """
-    if name in NAMES:
+    if name in KNOWN:
         return name, False
     if name in ALIASES:
         return ALIASES[name], False
     if name.endswith("64"):
         base = name[:-2]
         resolved = ALIASES.get(base, base)
-        if resolved in NAMES and resolved not in NO_BASE64:
+        if resolved in KNOWN and resolved not in NO_BASE64:
             return resolved, True
     return name, False
 

@@ -14,6 +14,9 @@ from urllib.parse import quote
 
 Color = tuple[int, int, int, int]
 """An RGBA colour, 0-255 per channel."""
+RectPart = int | float | str
+"""One `rect` value: pixels (int), a share of the source (float in [0, 1]) or a keyword."""
+Rect = tuple[RectPart, RectPart, RectPart, RectPart]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +36,13 @@ class TransformSpec:
     fp_x: float = 0.5
     fp_y: float = 0.5
     fp_z: float = 1.0
-    rect: tuple[int, int, int, int] | None = None
+    rect: Rect | None = None
     pad: int = 0
     trim: str | None = None
     trim_color: Color | None = None
     trim_tol: float = 10.0
-    rot: int = 0
+    rot: float = 0.0
+    """Degrees counter-clockwise in [0, 360); quarter turns are exact, other angles grow the canvas."""
     flip: str | None = None
     bg: Color | None = None
     fill: str | None = None
@@ -156,6 +160,15 @@ class TransformSpec:
     blend_fit: str = "clip"
     blend_crop: tuple[str, ...] = ()
     blend_size: str | None = None
+    # -- gradient fill, from imgix's documentation pages (urlparams/fill.py) --
+    fill_gradient_type: str = "linear"
+    fill_gradient_linear: tuple[Color, Color] | None = None
+    fill_gradient_linear_direction: tuple[str, ...] = ("bottom",)
+    fill_gradient_radial: tuple[Color, Color] | None = None
+    fill_gradient_radial_x: float = 0.5
+    fill_gradient_radial_y: float = 0.5
+    fill_gradient_radial_radius: tuple[int, int] | None = None
+    fill_gradient_cs: str = "srgb"
 
     @property
     def negotiates(self) -> bool:
@@ -241,4 +254,4 @@ def canonical(spec: TransformSpec) -> str:
 
 _COLOR_FIELDS = frozenset({"trim_color", "bg", "fill_color", "monochrome", "mask_bg"})
 _COLOR_FIELDS |= {"txt_color", "txt_line_color", "blend_color"}
-_COLOR_PAIR_FIELDS = frozenset({"duotone", "grid_colors"})
+_COLOR_PAIR_FIELDS = frozenset({"duotone", "grid_colors", "fill_gradient_linear", "fill_gradient_radial"})

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from origin.errors import OriginError
 from origin.formats import Accepts
 from origin.params import parse_query
 from origin.render import RenderConfig, render
@@ -367,3 +368,140 @@ def test_trim_sd_keeps_a_side_that_varies_too_much():
     source = encode(left.join(body, "horizontal"))
     assert image_of("trim=auto&trim-sd=10&fm=png", data=source).width == 60
     assert image_of("trim=auto&trim-sd=1&fm=png", data=source).width == 80  # the noisy left side stays
+
+
+# -- any-angle rotation -------------------------------------------------------------------
+
+
+def centred_square() -> bytes:
+    """100x100: red quadrant top-left, the others as `quadrants`, a 20 px black square centred."""
+    return encode(quadrants(100, 100).insert(flat(20, 20, (0, 0, 0)), 40, 40))
+
+
+def test_rot_45_grows_the_canvas_with_transparent_corners():
+    image = image_of("rot=45&fm=png", data=centred_square())
+    assert (image.width, image.height) == (141, 141)  # 100 * sqrt(2)
+    assert image.bands == 4
+    for x, y in ((0, 0), (140, 0), (0, 140), (140, 140)):
+        assert pixel(image, x, y)[3] == 0
+    assert close(pixel(image, 70, 70), (0, 0, 0, 255))  # the source's centre stays the centre
+    # Counter-clockwise: the top-left (red) corner turns to the left, the top-right (green) to the top.
+    assert close(pixel(image, 12, 70), (*RED, 255))
+    assert close(pixel(image, 70, 12), (*GREEN, 255))
+
+
+def test_rot_fills_the_corners_with_bg_or_white_without_alpha():
+    assert close(pixel(image_of("rot=45&bg=00f&fm=png", data=centred_square()), 2, 2), (*BLUE, 255))
+    jpeg_out = image_of("rot=30&fm=jpg", data=centred_square())
+    assert (jpeg_out.width, jpeg_out.height) == (137, 137)
+    assert close(pixel(jpeg_out, 1, 1), WHITE)
+
+
+def test_rot_any_angle_then_sizes_the_turned_image():
+    image = image_of("rot=30&w=180&fm=png")  # 300x200 turns to 360x323
+    assert (image.width, image.height) == (180, 162)
+
+
+def test_quarter_turns_are_unchanged_and_angles_fold():
+    assert run("rot=90&fm=png").body == run("rot=-270&fm=png").body
+    assert (image_of("rot=450&fm=png").width, image_of("rot=450&fm=png").height) == (200, 300)
+    assert image_of("rot=359.5&fm=png").width == 302
+
+
+# -- rect: pixels, shares of the source, keywords -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rect", "size", "colours"),
+    [
+        ("150,0,150,100", (150, 100), (GREEN, GREEN)),  # pixels, as before
+        ("right,bottom,0.5,0.5", (150, 100), (WHITE, WHITE)),  # the bottom-right quadrant
+        ("0,0.5,0.5,0.5", (150, 100), (BLUE, BLUE)),  # shares: the bottom-left quadrant
+        ("center,middle,0.5,100", (150, 100), (RED, WHITE)),  # centred: red top-left, white bottom-right
+        ("left,top,0.5,1.0", (150, 200), (RED, BLUE)),  # 1.0 is the whole height
+    ],
+)
+def test_rect_takes_shares_and_keywords(rect, size, colours):
+    image = image_of(f"rect={rect}&fm=png")
+    assert (image.width, image.height) == size
+    assert close(pixel(image, 2, 2), colours[0])
+    assert close(pixel(image, size[0] - 3, size[1] - 3), colours[1])
+
+
+def test_rect_shares_are_of_the_source_then_w_sizes_the_region():
+    image = image_of("rect=0.5,0,0.5,0.5&w=75&fm=png")  # the top-right quadrant, halved
+    assert (image.width, image.height) == (75, 50)
+    assert close(pixel(image, 37, 25), GREEN)
+
+
+@pytest.mark.parametrize("rect", ["1.5,0,10,10", "0,0,0.0,10", "0,left,10,10", "top,0,10,10", "0,0,10,right"])
+def test_rect_bad_forms_are_400s(rect):
+    with pytest.raises(OriginError) as info:
+        run(f"rect={rect}")
+    assert info.value.status == 400 and "rect" in info.value.message
+
+
+# -- fill=gradient --------------------------------------------------------------------------
+
+GREY_SQUARE = encode(flat(100, 100, (128, 128, 128)))
+"""A 100x100 grey source: with fit=fill&w=100&h=300 it sits in the middle of a 100x300 canvas."""
+
+
+def test_linear_gradient_fills_the_padding_from_colour1_to_colour2():
+    query = "fit=fill&w=100&h=300&fill=gradient&fill-gradient-linear=f00,00f&fm=png"
+    image = image_of(query, data=GREY_SQUARE)
+    assert (image.width, image.height) == (100, 300)
+    assert close(pixel(image, 50, 0), RED, 4)  # default direction bottom: colour1 at the top
+    assert close(pixel(image, 50, 299), BLUE, 4)  # colour2 at the bottom
+    assert close(pixel(image, 50, 150), (128, 128, 128), 4)  # the image itself, untouched
+    assert close(pixel(image, 50, 50), (212, 0, 43), 4)  # a sixth of the way down
+
+
+def test_linear_gradient_direction_and_colour_space():
+    query = "fit=fill&w=300&h=100&fill=gradient&fill-gradient-linear=000,fff&fill-gradient-linear-direction=left"
+    image = image_of(query + "&fm=png", data=GREY_SQUARE)
+    assert close(pixel(image, 0, 50), WHITE, 4) and close(pixel(image, 299, 50), (0, 0, 0), 4)
+    srgb = pixel(image, 90, 50)[0]
+    linear = pixel(image_of(query + "&fill-gradient-cs=linear&fm=png", data=GREY_SQUARE), 90, 50)[0]
+    assert linear > srgb + 20  # mixing light linearly is lighter than mixing sRGB values
+
+
+def test_radial_gradient_centre_and_edge():
+    query = (
+        "fit=fill&w=400&h=100&fill=gradient&fill-gradient-type=radial&fill-gradient-radial=fff,000"
+        "&fill-gradient-radial-x=0.125&fill-gradient-radial-radius=10,40&fm=png"
+    )
+    image = image_of(query, data=GREY_SQUARE)
+    assert (image.width, image.height) == (400, 100)
+    centre = round(0.125 * 399)
+    assert close(pixel(image, centre, 50), WHITE, 4)  # inside radius1: colour1
+    assert close(pixel(image, centre + 25, 50), (128, 128, 128), 8)  # half way from radius1 to radius2
+    assert close(pixel(image, centre, 5), (0, 0, 0), 4)  # 45 px away, past radius2: colour2
+
+
+def test_gradient_without_colours_takes_the_image_vibrant_dark_and_light():
+    source = encode(flat(100, 50, (20, 20, 120)).join(flat(100, 50, (250, 200, 200)), "vertical"))
+    image = image_of("fit=fill&w=100&h=300&fill=gradient&fm=png", data=source)
+    assert close(pixel(image, 50, 0), (20, 20, 120), 8)
+    assert close(pixel(image, 50, 299), (250, 200, 200), 8)
+
+
+def test_gradient_details_need_fill_gradient():
+    assert parse_query([("fill-gradient-type", "radial")]) == parse_query([])
+    solid = parse_query(parse_qsl("fit=fill&w=10&fill-gradient-linear=f00,00f"))
+    assert solid == parse_query(parse_qsl("fit=fill&w=10"))
+
+
+def test_palette_json_names_dominant_colors_by_lightness_and_saturation():
+    stripes = [(220, 30, 30), (20, 20, 110), (240, 190, 190), (140, 110, 110), (60, 50, 50)]
+    source = flat(40, 40, stripes[0])
+    for colour in stripes[1:]:
+        source = source.join(flat(40, 40, colour), "horizontal")
+    body = json.loads(run("palette=json", data=encode(source)).body)
+    named = {k: tuple(round(v[c] * 255) for c in ("red", "green", "blue")) for k, v in body["dominant_colors"].items()}
+    assert close(named["vibrant"], stripes[0], 3)
+    assert close(named["vibrant_dark"], stripes[1], 3)
+    assert close(named["vibrant_light"], stripes[2], 3)
+    assert close(named["muted"], stripes[3], 3)
+    assert close(named["muted_dark"], stripes[4], 3)
+    assert all(c["hex"].startswith("#") and len(c["hex"]) == 7 for c in body["dominant_colors"].values())

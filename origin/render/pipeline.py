@@ -48,11 +48,13 @@ from .steps import (
     make_plan,
     mask,
     orient,
+    rect_box,
     resize,
     rotate_flip,
     to_srgb,
     transparency_grid,
     trim,
+    turned,
 )
 
 _JPEG_SHRINKS = (8, 4, 2)
@@ -109,11 +111,9 @@ def _run(ctx: Context, guard: RenderGuard, steps: tuple[Step, ...] = PIPELINE) -
 def _logical_before_load(info: SourceInfo, spec: TransformSpec) -> tuple[int, int]:
     width, height = info.width, info.height
     if spec.rect is not None:
-        x, y, w, h = spec.rect
+        x, y, w, h = rect_box(spec.rect, (width, height))
         width, height = max(1, min(w, width - x)), max(1, min(h, height - y))
-    if spec.rot in (90, 270):
-        width, height = height, width
-    return width, height
+    return turned((width, height), spec.rot)
 
 
 def _output_size(info: SourceInfo, spec: TransformSpec, config: RenderConfig) -> tuple[int, int]:
@@ -153,7 +153,7 @@ def _needs_random_access(info: SourceInfo, spec: TransformSpec) -> bool:
         or spec.flip
         or spec.trim
         or smart
-        or spec.fill == "blur"
+        or spec.fill in ("blur", "gradient")
     )
 
 
@@ -273,7 +273,7 @@ def _render_still(
     # on a wide border) rather than upscale.
     _run(ctx, guard, _UP_TO_TRIM)
     width, height = ctx.logical
-    needed = jpeg_shrink(info, spec, config, (height, width) if spec.rot in (90, 270) else (width, height))
+    needed = jpeg_shrink(info, spec, config, turned((width, height), spec.rot))
     if needed < shrink:
         return _render_still(data, info, spec, fmt, config, guard, mark, needed, blend, images)
     return _run(ctx, guard, _AFTER_TRIM)

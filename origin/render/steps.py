@@ -8,6 +8,7 @@ plan is made at the logical scale and mapped onto the decoded pixels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -15,8 +16,8 @@ import pyvips
 
 from ..errors import InvalidParam
 from ..geometry import Plan, plan
-from ..spec import Color, TransformSpec
-from . import debug, effects, frame, grid, masks, tone, watermark
+from ..spec import Color, Rect, RectPart, TransformSpec
+from . import debug, effects, frame, gradient, grid, masks, tone, watermark
 from .config import RenderConfig
 from .encode import supports_alpha
 from .faces import Face
@@ -70,12 +71,30 @@ def orient(ctx: Context) -> None:
         ctx.image = ctx.image.autorot()
 
 
+def rect_box(rect: Rect, size: Size) -> tuple[int, int, int, int]:
+    """`rect` in source pixels on a `size` source: shares are of the source's width or
+    height, keywords place the region (after its size is known) at an edge or the middle."""
+    width, height = size
+
+    def length(value: RectPart, whole: int) -> int:
+        return max(1, round(value * whole)) if isinstance(value, float) else int(value)
+
+    def place(value: RectPart, whole: int, span: int) -> int:
+        if isinstance(value, str):
+            return {"left": 0, "top": 0, "right": whole - span, "bottom": whole - span}.get(value, (whole - span) // 2)
+        return round(value * whole) if isinstance(value, float) else value
+
+    w, h = length(rect[2], width), length(rect[3], height)
+    x, y = place(rect[0], width, min(w, width)), place(rect[1], height, min(h, height))
+    return x, y, w, h
+
+
 def crop_rect(ctx: Context) -> None:
-    """`rect`: a source-pixel crop, clipped to the image, before anything is resized."""
+    """`rect`: a source region, clipped to the image, before anything is resized."""
     if ctx.spec.rect is None:
         return
-    x, y, w, h = ctx.spec.rect
     lw, lh = ctx.logical
+    x, y, w, h = rect_box(ctx.spec.rect, ctx.logical)
     if x >= lw or y >= lh:
         raise InvalidParam(f"rect lies outside the {lw}x{lh} image")
     crop_to(ctx, (x, y, min(w, lw - x), min(h, lh - y)))
@@ -150,13 +169,37 @@ def _keep_busy_sides(image: pyvips.Image, box: tuple[int, int, int, int], limit:
     return left, top, right - left, bottom - top
 
 
+QUARTER_TURNS = (90.0, 180.0, 270.0)
+
+
+def turned(size: Size, rot: float) -> Size:
+    """The size of a `size` image after `rot` degrees: swapped for quarter turns, else the
+    bounding box of the turned image, rounded as libvips' `rotate` rounds it."""
+    width, height = size
+    if rot in (90, 270):
+        return height, width
+    if not rot or rot == 180:
+        return size
+    c, s = abs(math.cos(math.radians(rot))), abs(math.sin(math.radians(rot)))
+    return max(1, round(width * c + height * s)), max(1, round(width * s + height * c))
+
+
 def rotate_flip(ctx: Context) -> None:
-    """`rot` (90-degree steps, counter-clockwise as imgix documents) and `flip`, before
-    sizing, so `w` is the output's width. libvips' `rot` turns clockwise."""
-    if ctx.spec.rot:
-        ctx.image = ctx.image.rot(f"d{360 - ctx.spec.rot}")
-        if ctx.spec.rot in (90, 270):
-            ctx.logical = (ctx.logical[1], ctx.logical[0])
+    """`rot` (counter-clockwise, as imgix documents) and `flip`, before sizing, so `w` is the
+    output's width. Quarter turns are exact (libvips' `rot`, clockwise, hence 360 - rot);
+    any other angle turns the image on a canvas grown to hold it, its uncovered corners
+    transparent (the `background` step later fills them with `bg`, or white without alpha).
+    """
+    rot = ctx.spec.rot
+    if rot in QUARTER_TURNS:
+        ctx.image = ctx.image.rot(f"d{360 - int(rot)}")
+    elif rot:
+        image = ctx.image if ctx.image.hasalpha() else ctx.image.addalpha()
+        band_format = image.format
+        # Premultiplied, so the interpolated edge fades to transparent without a dark fringe.
+        image = image.premultiply().rotate(-rot, background=[0] * image.bands).unpremultiply()
+        ctx.image = image.cast(band_format)
+    ctx.logical = turned(ctx.logical, rot)
     if ctx.spec.flip in ("h", "hv"):
         ctx.image = ctx.image.fliphor()
     if ctx.spec.flip in ("v", "hv"):
@@ -272,6 +315,11 @@ def _place(image: pyvips.Image, size: Size, offset: Size, spec: TransformSpec, f
         backdrop = backdrop.crop(0, 0, min(cw, backdrop.width), min(ch, backdrop.height))
         backdrop = backdrop.embed(0, 0, cw, ch, extend="copy").cast("uchar")
         return backdrop.insert(image, ox, oy)
+    if spec.fill == "gradient":
+        backdrop = gradient.backdrop(image, size, spec)
+        if image.hasalpha():
+            return backdrop.composite2(image, "over", x=ox, y=oy).cast("uchar")
+        return backdrop.insert(image.bandjoin(255), ox, oy)
     return _embed(image, size, offset, spec.fill_color or spec.bg, fmt)
 
 

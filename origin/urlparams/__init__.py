@@ -8,7 +8,7 @@ yet"), never accepted and ignored.
 
 from __future__ import annotations
 
-from . import core, faces, layout, output, overlay, refused, text, tone
+from . import core, faces, fill, layout, output, overlay, refused, text, tone
 from .table import Family, Param
 
 FAMILIES: tuple[Family, ...] = (
@@ -20,6 +20,7 @@ FAMILIES: tuple[Family, ...] = (
     text.FAMILY,
     faces.FAMILY,
     overlay.FAMILY,
+    fill.FAMILY,
 )
 
 TABLE: dict[str, Param] = {p.name: p for family in FAMILIES for p in family.params}

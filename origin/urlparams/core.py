@@ -11,9 +11,10 @@ import dataclasses
 from ..errors import InvalidParam, ParamOutOfRange, UnsupportedParam
 from ..formats import OUTPUT_FORMATS
 from ..keys import bidi_controls
-from ..spec import TransformSpec
+from ..spec import Rect, RectPart, TransformSpec
 from .table import Family, Param
 from .values import (
+    angle,
     boolean,
     choice,
     clamped,
@@ -118,22 +119,48 @@ def ratio(name: str, raw: str) -> float:
     return round(value, 6)
 
 
-def rect(name: str, raw: str) -> tuple[int, int, int, int]:
+RECT_X = ("left", "center", "right")
+RECT_Y = ("top", "middle", "bottom")
+
+
+def _rect_part(name: str, raw: str, keywords: tuple[str, ...], positive: bool) -> RectPart:
+    """Pixels (an integer), a share of the source (a decimal in [0, 1]: `0.25`), or, for x
+    and y, where the region sits (`left`, `center`, `right` / `top`, `middle`, `bottom`)."""
+    if raw in keywords:
+        return raw
+    value: int | float
+    if "." not in raw:
+        value = integer(name, raw, 0, 1_000_000)
+    else:
+        value = round(decimal(name, raw), 6)
+        if value > 1:
+            raise InvalidParam(f"{name} takes whole pixels or shares of the source between 0 and 1")
+    if value <= 0 and positive:
+        raise InvalidParam(f"{name} must have a positive width and height")
+    return 0 if value == 0 else value
+
+
+def rect(name: str, raw: str) -> Rect:
+    """imgix's `x,y,w,h`: each a pixel count or a share of the source in [0, 1] (`0.5`), x and
+    y also a keyword placing the region. Shares and keywords resolve against the source's
+    size when it is known (render/steps.py `rect_box`)."""
     parts = raw.split(",")
     if len(parts) != 4:
-        raise InvalidParam(f"{name} must be x,y,w,h in pixels")
-    x, y, w, h = (integer(name, p, 0, 1_000_000) for p in parts)
-    if w == 0 or h == 0:
-        raise InvalidParam(f"{name} must have a positive width and height")
-    return (x, y, w, h)
+        raise InvalidParam(f"{name} must be x,y,w,h: pixels, shares of the source in [0, 1], or keywords for x and y")
+    x, y, w, h = parts
+    return (
+        _rect_part(name, x, RECT_X, False),
+        _rect_part(name, y, RECT_Y, False),
+        _rect_part(name, w, (), True),
+        _rect_part(name, h, (), True),
+    )
 
 
-def rotation(name: str, raw: str) -> int:
-    """Quarter turns only: any multiple of 90 degrees, folded into 0-270."""
-    value = clamped(-100_000, 100_000)(name, raw)
-    if value % 90:  # type: ignore[operator]
-        raise InvalidParam(f"{name} must be a multiple of 90 (0, 90, 180 or 270)")
-    return value % 360  # type: ignore[operator]
+rect.schema = {  # type: ignore[attr-defined]
+    "type": "string",
+    "description": "x,y,w,h: pixels or shares in [0, 1] (0.5); x also left/center/right, y top/middle/bottom",
+    "examples": ["10,20,300,200", "center,middle,0.5,0.5"],
+}
 
 
 def hue(name: str, raw: str) -> int:
@@ -170,7 +197,7 @@ def finish(spec: TransformSpec) -> TransformSpec:
         spec = _forget(spec, "fp_x", "fp_y", "fp_z")
     if spec.fit not in ("fill", "fillmax"):
         spec = _forget(spec, "fill", "fill_color")
-    elif spec.fill == "blur":
+    elif spec.fill in ("blur", "gradient"):
         spec = _forget(spec, "fill_color")
     if spec.trim is None:
         spec = _forget(spec, "trim_tol")
@@ -198,10 +225,10 @@ FAMILY = Family(
         Param("trim", choice(("auto", "color"))),
         Param("trim-color", color),
         Param("trim-tol", clamped_decimal(0, 255)),
-        Param("rot", rotation),
+        Param("rot", angle),
         Param("flip", choice(("h", "v", "hv"))),
         Param("bg", color),
-        Param("fill", choice(("solid", "blur"))),
+        Param("fill", choice(("solid", "blur", "gradient"))),
         Param("fill-color", color),
         Param("blur", clamped(0, 2000)),
         Param("sharp", clamped_decimal(0, 100)),

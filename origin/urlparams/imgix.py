@@ -18,4 +18,18 @@ SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
 PARAMETERS: dict[str, dict[str, Any]] = SPEC["parameters"]
 NAMES = frozenset(PARAMETERS)
 ALIASES: dict[str, str] = dict(SPEC["aliases"])
+DOCUMENTED = frozenset(
+    {
+        "fill-gradient-type",
+        "fill-gradient-linear",
+        "fill-gradient-linear-direction",
+        "fill-gradient-radial",
+        "fill-gradient-radial-x",
+        "fill-gradient-radial-y",
+        "fill-gradient-radial-radius",
+        "fill-gradient-cs",
+    }
+)
+"""Parameters imgix's documentation pages describe that its spec file predates (fill=gradient)."""
+KNOWN = NAMES | DOCUMENTED
 NO_BASE64 = frozenset(name for name, entry in PARAMETERS.items() if entry.get("disallow_base64"))

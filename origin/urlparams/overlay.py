@@ -16,7 +16,7 @@ from ..errors import InvalidParam, ParamOutOfRange
 from ..keys import validate_key
 from ..spec import TransformSpec
 from .table import Family, Param
-from .values import choice, clamped, color, decimal, integer, ranged, storage_key, word_list
+from .values import angle, choice, clamped, color, decimal, integer, ranged, storage_key, word_list
 
 MAX_PIXELS = 8192
 _ALIGN_V = frozenset({"top", "middle", "bottom"})
@@ -43,11 +43,6 @@ def align(name: str, raw: str) -> tuple[str, ...]:
     if len(_ALIGN_V.intersection(words)) > 1 or len(_ALIGN_H.intersection(words)) > 1:
         raise InvalidParam(f"{name} takes at most one vertical and one horizontal alignment")
     return words
-
-
-def mark_rotation(name: str, raw: str) -> float:
-    """Any angle, folded into [0, 360), two decimals."""
-    return round(decimal(name, raw) % 360, 2) % 360
 
 
 def mark_base(name: str, raw: str) -> str:
@@ -123,7 +118,6 @@ box_size.schema = {  # type: ignore[attr-defined]
     "maximum": MAX_PIXELS,
     "description": "pixels 2-8192, or a share of the base image in (0, 1]",
 }
-mark_rotation.schema = {"type": "number", "description": "degrees counter-clockwise, taken modulo 360"}  # type: ignore[attr-defined]
 mark_base.schema = {"type": "string", "description": "a key prefix in the same storage (not a URL)"}  # type: ignore[attr-defined]
 blend.schema = {"type": "string", "description": "a colour, or the key of another image in the same storage"}  # type: ignore[attr-defined]
 offset.schema = {"type": "integer", "minimum": 0}  # type: ignore[attr-defined]
@@ -138,7 +132,7 @@ FAMILY = Family(
         Param("mark-fit", choice(("clip", "crop", "fill", "max", "scale"))),
         Param("mark-x", clamped(0, 1_000_000)),
         Param("mark-y", offset),
-        Param("mark-rot", mark_rotation),
+        Param("mark-rot", angle),
         Param("mark-tile", choice(("grid",))),
         Param("mark-base", mark_base),
         Param("blend", blend),

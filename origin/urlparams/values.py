@@ -13,6 +13,7 @@ suggested range is closed by an operational cap, for the same reason.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -35,6 +36,18 @@ def decimal(name: str, raw: str) -> float:
     if not _DECIMAL.fullmatch(raw):
         raise InvalidParam(f"{name} must be a decimal number, got {raw[:32]!r}")
     return float(raw)
+
+
+def angle(name: str, raw: str) -> float:
+    """Degrees, any number imgix accepts, folded into [0, 360) with two decimals, so
+    `-90`, `270` and `630` are one variant."""
+    value = decimal(name, raw)
+    if not math.isfinite(value):
+        raise InvalidParam(f"{name} must be a number of degrees, got {raw[:32]!r}")
+    return round(value % 360, 2) % 360
+
+
+angle.schema = {"type": "number", "description": "degrees counter-clockwise, taken modulo 360"}  # type: ignore[attr-defined]
 
 
 def integer(name: str, raw: str, low: int, high: int) -> int:
