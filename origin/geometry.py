@@ -148,6 +148,9 @@ def _fit(src_w: int, src_h: int, w: float | None, h: float | None, spec: Transfo
         return _cover(src_w, src_h, tw, th, spec)
     # fill, fillmax, clamp: the whole image, contained, on a w x h canvas.
     size = _contain(src_w, src_h, w, h, fit == "fillmax", max_side)
+    if fit == "fillmax" and spec.fill_max:
+        # fill-max=source: each side of the canvas at most the (rect-cut) source's; the image is unchanged.
+        tw, th = min(tw, max(src_w, size[0])), min(th, max(src_h, size[1]))
     offset = ((tw - size[0]) // 2, (th - size[1]) // 2)
     return Plan(region=whole, size=size, canvas=(tw, th), offset=offset)
 

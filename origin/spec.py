@@ -169,6 +169,8 @@ class TransformSpec:
     fill_gradient_radial_y: float = 0.5
     fill_gradient_radial_radius: tuple[int, int] | None = None
     fill_gradient_cs: str = "srgb"
+    fill_max: bool = False
+    """`fill-max=source`: each side of a fit=fillmax canvas is at most the source's (imgix's pages)."""
 
     @property
     def negotiates(self) -> bool:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from origin.errors import InvalidParam
 from origin.geometry import Plan, plan
 from origin.params import parse_query
 
@@ -234,3 +235,29 @@ def test_tiny_outputs_never_reach_zero_pixels():
 def test_smaller_cap_from_settings():
     assert make_plan(LANDSCAPE, "w=800", max_side=500).output_size == (500, 375)
     assert make_plan(LANDSCAPE, "", max_side=200).output_size == (200, 150)
+
+
+@pytest.mark.parametrize(
+    ("src", "query", "canvas", "size"),
+    [  # imgix's own table for fill-max=source (its fill-max page): source, request, canvas
+        ((300, 200), "fit=fillmax&w=400&h=400&fill-max=source", (300, 200), (300, 200)),
+        ((300, 200), "fit=fillmax&w=400&h=150&fill-max=source", (300, 150), (225, 150)),
+        ((300, 200), "fit=fillmax&w=400&fill-max=source", (300, 200), (300, 200)),
+        ((532, 800), "fit=fillmax&w=800&h=800&fill-max=Source", (532, 800), (532, 800)),
+        ((4200, 2800), "fit=fillmax&w=400&h=400&fill-max=source", (400, 400), (400, 267)),
+    ],
+)
+def test_fill_max_source_caps_the_fillmax_canvas_at_the_source(src, query, canvas, size):
+    result = make_plan(src, query)
+    assert (result.canvas or result.size, result.size) == (canvas, size)
+    without = make_plan(src, query.replace("&fill-max=source", "").replace("&fill-max=Source", ""))
+    assert without.size == result.size  # only the padding changes, never the image
+
+
+def test_fill_max_needs_fit_fillmax_and_takes_only_source():
+    assert parse_query(parse_qsl("w=400&fit=fill&fill-max=source")).fill_max is False
+    assert parse_query(parse_qsl("w=400&fit=fillmax&fill-max=SOURCE")) == parse_query(
+        parse_qsl("w=400&fit=fillmax&fill-max=source")
+    )
+    with pytest.raises(InvalidParam, match="fill-max takes one value: source"):
+        parse_query(parse_qsl("w=400&fit=fillmax&fill-max=canvas"))

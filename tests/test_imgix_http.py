@@ -51,6 +51,19 @@ async def test_fillmax_pads_to_the_full_box_without_enlarging(client, store):
     assert close(pixel(image, 445, 305), (0, 0, 0))
 
 
+async def test_fill_max_source_keeps_the_fillmax_canvas_within_the_source(client, store):
+    # imgix's fill-max page: 300x200 with w=400&h=150 -> a 300x150 canvas (400x150 without it).
+    store("p.png", encode(quadrants(300, 200)))
+    async with client.get("/p.png?w=400&h=150&fit=fillmax&fill-max=source&fm=png&bg=000") as resp:
+        image = decode(await resp.read())
+    assert (image.width, image.height) == (300, 150)
+    assert close(pixel(image, 2, 75), (0, 0, 0))  # 37 px of padding each side, no more
+    assert close(pixel(image, 60, 30), RED) and close(pixel(image, 240, 30), GREEN)
+    async with client.get("/p.png?w=400&h=150&fit=fillmax&fill-max=canvas") as resp:
+        assert resp.status == 400
+        assert "fill-max takes one value: source" in (await resp.json())["error"]["message"]
+
+
 async def test_ar_with_fit_fill_sets_the_frame(client, store):
     # imgix: fit=fill&w=100&ar=1:1 on a 3:2 source -> 100x100.
     store("p.png", encode(quadrants(300, 200)))

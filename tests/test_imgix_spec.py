@@ -54,6 +54,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "fill-gradient-radial-y": ("40", "fit=fill&w=10&h=10&fill=gradient&fill-gradient-type=radial"),
     "fill-gradient-radial-radius": ("5,20", "fit=fill&w=10&h=10&fill=gradient&fill-gradient-type=radial"),
     "fill-gradient-cs": ("oklab", "fit=fill&w=10&h=10&fill=gradient"),
+    "fill-max": ("source", "fit=fillmax&w=10&h=10"),
     "blur": ("20", ""),
     "sharp": ("20", ""),
     "bri": ("20", ""),

@@ -45,6 +45,17 @@ radii.schema = {"type": "string", "description": "radius1,radius2 in pixels", "e
 direction.schema = {"type": "string", "description": "top, bottom, left or right, or two (top,right)"}  # type: ignore[attr-defined]
 
 
+def source_cap(name: str, raw: str) -> bool:
+    """`fill-max=source` (any case). imgix ignores other values; we name the one there is instead,
+    since a parameter silently ignored is a variant the user did not ask for."""
+    if raw.lower() != "source":
+        raise InvalidParam(f"{name} takes one value: source")
+    return True
+
+
+source_cap.schema = {"type": "string", "enum": ["source"], "description": "cap a fillmax canvas at the source size"}  # type: ignore[attr-defined]
+
+
 def finish(spec: TransformSpec) -> TransformSpec:
     """The gradient's details act only with fill=gradient (which core keeps only on a fill
     canvas), the linear ones with the linear type, the radial ones with the radial."""
@@ -54,6 +65,8 @@ def finish(spec: TransformSpec) -> TransformSpec:
         forget = LINEAR
     else:
         forget = RADIAL
+    if spec.fit != "fillmax":
+        forget = (*forget, "fill_max")  # it acts on fit=fillmax's canvas only
     default = TransformSpec()
     return dataclasses.replace(spec, **{f: getattr(default, f) for f in forget})
 
@@ -69,6 +82,7 @@ FAMILY = Family(
         Param("fill-gradient-radial-y", position),
         Param("fill-gradient-radial-radius", radii),
         Param("fill-gradient-cs", choice(SPACES)),
+        Param("fill-max", source_cap),
     ),
     finish=finish,
 )

@@ -28,8 +28,9 @@ DOCUMENTED = frozenset(
         "fill-gradient-radial-y",
         "fill-gradient-radial-radius",
         "fill-gradient-cs",
+        "fill-max",
     }
 )
-"""Parameters imgix's documentation pages describe that its spec file predates (fill=gradient)."""
+"""Parameters imgix's documentation pages describe that its spec file predates (fill=gradient, fill-max)."""
 KNOWN = NAMES | DOCUMENTED
 NO_BASE64 = frozenset(name for name, entry in PARAMETERS.items() if entry.get("disallow_base64"))
