@@ -205,15 +205,7 @@ def reset_hwm(pid: int) -> bool:
         return False
 
 
-WRK_LUA = """
-local paths = {%s}
-local n = #paths
-local i = 0
-request = function()
-  i = i %% n + 1
-  return wrk.format("GET", paths[i])
-end
-done = function(summary, latency, requests)
+WRK_DONE = """done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("BENCH requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d max_us=%%d " ..
     "connect=%%d read=%%d write=%%d status=%%d timeout=%%d\\n",
@@ -221,6 +213,21 @@ done = function(summary, latency, requests)
     e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
+"""The `done` hook every wrk script ends with: one BENCH line `parse_wrk` reads (%-escaped for the
+scripts' own % formatting)."""
+
+WRK_LUA = (
+    """
+local paths = {%s}
+local n = #paths
+local i = 0
+request = function()
+  i = i %% n + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+    + WRK_DONE
+)
 
 
 def write_wrk_script(names: list[str], path: Path) -> Path:

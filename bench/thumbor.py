@@ -31,6 +31,7 @@ from bench.common import (
     CLASSES,
     REPO,
     WIDTH,
+    WRK_DONE,
     Client,
     Run,
     Server,
@@ -147,7 +148,8 @@ def floor_work(data: bytes):  # type: ignore[no-untyped-def]
     )
 
 
-WRK_LUA = """
+WRK_LUA = (
+    """
 local names = {%s}
 local pattern = "%s"
 local n = #names
@@ -160,14 +162,9 @@ request = function()
   local path = pattern:gsub("{w}", tostring(width)):gsub("{name}", name)
   return wrk.format("GET", path)
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d max_us=%%d " ..
-    "connect=%%d read=%%d write=%%d status=%%d timeout=%%d\\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
-    e.connect, e.read, e.write, e.status, e.timeout))
-end
 """
+    + WRK_DONE
+)
 PATTERNS = {"origin": origin_path("{name}", "{w}"), "thumbor": thumbor_path("{name}", "{w}")}
 
 
