@@ -1,6 +1,6 @@
 # image-origin: the origin (`image-origin serve`) or the worker (`image-origin worker`), one image.
 # libvips comes from the pyvips-binary wheel: no system libvips, no compiler in the final image.
-# Validated here without a Docker engine by tests/test_container_recipe.py (see README, "Run it for real").
+# Validated here without a Docker engine by tests/deploy/test_container_recipe.py (see README, "Run it for real").
 
 FROM python:3.11-slim AS build
 WORKDIR /src

@@ -205,7 +205,7 @@ class S3Storage:
     async def _written_already(self, key: str, data: bytes) -> ObjectInfo | None:
         """The object, if it holds exactly `data`: our own write, whose answer a reset connection lost
         and whose transparent retry (aiohttp resends an idempotent PUT on a dropped keep-alive
-        connection, botocore on errors) the condition then refused. Seen in tests/test_faults.py:
+        connection, botocore on errors) the condition then refused. Seen in tests/origin/test_faults.py:
         without this, an upload's 201 became a 409. A single-part PUT's ETag is the MD5 of its
         bytes; so a create-only write of exactly the bytes already at the key also succeeds."""
         try:

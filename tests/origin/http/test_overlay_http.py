@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -17,9 +16,10 @@ import pyvips
 
 from origin.render import faces as face_detection
 from origin.render.faces import Face
+from tests import FIXTURES
 from tests.images import close, decode, encode, flat, magic, pixel
 
-PHOTO = (Path(__file__).parent / "fixtures" / "faces" / "astronaut.jpg").read_bytes()
+PHOTO = (FIXTURES / "faces" / "astronaut.jpg").read_bytes()
 HER_FACE = Face(51, 43, 60, 60)
 WHITE = (255, 255, 255)
 

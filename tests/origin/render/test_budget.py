@@ -10,8 +10,7 @@ import pyvips
 
 from origin.render import RenderConfig, RenderGuard, probe
 from origin.render.budget import MemoryBudget, estimate
-
-from .images import encode, flat, quadrants
+from tests.images import encode, flat, quadrants
 
 MiB = 1 << 20
 

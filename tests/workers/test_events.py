@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from origin.storage_events import MalformedEvent, StorageEvent, from_fields, to_fields
+from tests import FIXTURES
 from workers.events import Scope, parse_message
 
-FIXTURES = Path(__file__).parent / "fixtures" / "events"
+EVENTS = FIXTURES / "events"
 RGW_KEY = "photos/summer 2024/cät+1.jpg"
 
 
 def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return json.loads((EVENTS / name).read_text())
 
 
 def record(
@@ -60,8 +60,8 @@ def test_sns_wrapped_bodies_are_unwrapped():
 
 
 def test_rgw_keys_are_raw():
-    created = parse_message((FIXTURES / "ceph-rgw-object-created.json").read_bytes())
-    removed = parse_message((FIXTURES / "ceph-rgw-object-removed.json").read_bytes())
+    created = parse_message((EVENTS / "ceph-rgw-object-created.json").read_bytes())
+    removed = parse_message((EVENTS / "ceph-rgw-object-removed.json").read_bytes())
     assert created == [StorageEvent("created", RGW_KEY, "f696e1bd51e165f0b6ef3962dce274d6", "rgw")]
     assert removed == [StorageEvent("removed", RGW_KEY, "f696e1bd51e165f0b6ef3962dce274d6", "rgw")]
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.origin.test_cli import _free_port
 from tests.tcp_proxy import TcpProxy
-from tests.test_cli import _free_port
-from tests.test_sources import RecordingHandler, eventually, new_queue, queued, sqs, sqs_settings  # noqa: F401 - fixture
+from tests.workers.test_sources import RecordingHandler, eventually, new_queue, queued, sqs, sqs_settings  # noqa: F401 - fixture
 from workers.sources.sqs import SqsSource
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 

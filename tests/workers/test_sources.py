@@ -12,7 +12,6 @@ import json
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,6 +22,7 @@ from origin.app import create_app
 from origin.events import QueueEmitter
 from origin.settings import Settings
 from origin.storage_events import StorageEvent, from_fields, stream_key, to_fields
+from tests import FIXTURES
 from tests.images import png
 from tests.redis_helpers import RealRedis
 from tests.s3 import REGION
@@ -31,7 +31,7 @@ from workers.sources.sqs import SqsSource
 from workers.sources.stream import GROUP, StreamConsumer, open_redis
 from workers.sources.webhook import WebhookSource, webhook_app
 
-FIXTURES = Path(__file__).parent / "fixtures" / "events"
+EVENTS = FIXTURES / "events"
 RGW_KEY = "photos/summer 2024/cät+1.jpg"
 TOKEN = "hook-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -134,7 +134,7 @@ async def test_sqs_bucket_notification_end_to_end(s3_raw, s3_url, s3_endpoint, s
 
 async def test_sqs_failure_is_redelivered_then_dropped(s3_url, s3_endpoint, sqs, running, caplog):
     url, _ = new_queue(sqs)
-    sqs.send_message(QueueUrl=url, MessageBody=(FIXTURES / "ceph-rgw-object-created.json").read_text())
+    sqs.send_message(QueueUrl=url, MessageBody=(EVENTS / "ceph-rgw-object-created.json").read_text())
     sqs.send_message(QueueUrl=url, MessageBody="{not json")
     handler = RecordingHandler(fail=True)
     running(
@@ -151,7 +151,7 @@ async def test_sqs_with_a_dead_letter_queue_leaves_failures_to_it(s3_url, s3_end
     _, dead_arn = new_queue(sqs)
     policy = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "10"})
     url, _ = new_queue(sqs, RedrivePolicy=policy)
-    sqs.send_message(QueueUrl=url, MessageBody=(FIXTURES / "ceph-rgw-object-removed.json").read_text())
+    sqs.send_message(QueueUrl=url, MessageBody=(EVENTS / "ceph-rgw-object-removed.json").read_text())
     handler = RecordingHandler(fail=True)
     source = SqsSource(
         sqs_settings(s3_url, s3_endpoint, url, storage_url="file://./data", events_max_deliveries=1), handler
@@ -199,11 +199,11 @@ async def stream_events(real_redis: RealRedis) -> list[StorageEvent]:
 
 async def test_webhook_queues_rgw_events_in_the_stream(hook, hook_settings, real_redis):
     client = await hook(hook_settings())
-    rgw = (FIXTURES / "ceph-rgw-object-created.json").read_bytes()
+    rgw = (EVENTS / "ceph-rgw-object-created.json").read_bytes()
     async with client.post("/_/events", data=rgw, headers=AUTH) as resp:
         assert resp.status == 200 and await resp.json() == {"queued": 1}
     async with client.post(
-        f"/_/events?token={TOKEN}", data=(FIXTURES / "ceph-rgw-object-removed.json").read_bytes()
+        f"/_/events?token={TOKEN}", data=(EVENTS / "ceph-rgw-object-removed.json").read_bytes()
     ) as resp:
         assert resp.status == 200  # RGW's push-endpoint cannot send headers
     assert await stream_events(real_redis) == [
@@ -233,7 +233,7 @@ async def test_webhook_refusals(hook, hook_settings, real_redis, headers, data, 
 async def test_webhook_answers_503_when_redis_is_down(hook, hook_settings):
     client = await hook(hook_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     async with client.post(
-        "/_/events", data=(FIXTURES / "ceph-rgw-object-created.json").read_bytes(), headers=AUTH
+        "/_/events", data=(EVENTS / "ceph-rgw-object-created.json").read_bytes(), headers=AUTH
     ) as resp:
         assert resp.status == 503 and resp.headers["Retry-After"]
         assert (await resp.json())["error"]["code"] == "unavailable"
@@ -244,7 +244,9 @@ def test_webhook_needs_redis_and_a_token(hook_settings):
         check_sources(Settings(worker_port=0, worker_tokens=[TOKEN]))
     with pytest.raises(WorkerError, match="token"):
         check_sources(hook_settings(worker_port=0, worker_tokens=[]))
-    assert check_sources(Settings()) is False  # the embedded default: the worker idles (tests/test_worker_ops.py)
+    assert (
+        check_sources(Settings()) is False
+    )  # the embedded default: the worker idles (tests/workers/test_worker_ops.py)
     with pytest.raises(ValueError, match="token"):
         WebhookSource(hook_settings(worker_port=0, worker_tokens=[]))
 

@@ -18,7 +18,7 @@ from origin.spec import canonical
 from origin.urlparams import REFUSED, TABLE
 from origin.urlparams.imgix import DOCUMENTED, SPEC_PATH
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURE = ROOT / "tests" / "fixtures" / "imgix" / "parameters.json"
 SPEC = json.loads(FIXTURE.read_text())
 PARAMETERS: dict = SPEC["parameters"]
@@ -336,6 +336,6 @@ def test_the_readme_has_one_row_per_parameter_saying_what_happens():
 def test_every_parameter_is_in_some_other_test_url():
     """Each name must appear as `name=` in a query of a test other than this one (a URL, a
     parse call or a query list), so no parameter goes untested."""
-    texts = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py") if p.name != Path(__file__).name)
+    texts = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.name != Path(__file__).name)
     missing = [n for n in PARAMETERS if not re.search(rf"[?&\"'(]{re.escape(n)}=", texts)]
     assert not missing, missing

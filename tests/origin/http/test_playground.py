@@ -1,6 +1,6 @@
 """The playground's serving rules over HTTP: where it is on, its strict CSP, its assets, and the
 presets listing it reads (token required). What the page does is tested in a real browser
-(tests/test_browser.py)."""
+(tests/origin/http/test_browser.py)."""
 
 from __future__ import annotations
 

@@ -32,9 +32,8 @@ from origin.errors import (
 )
 from origin.storage import ObjectInfo, Storage, open_storage
 from origin.storage.cursor import encode_cursor
-
-from .images import png
-from .s3 import PREFIX
+from tests.images import png
+from tests.s3 import PREFIX
 
 IMAGE = png(4, 3)
 

@@ -21,8 +21,8 @@ import pyvips
 
 from origin.http.appkeys import SERVICE
 from tests.images import encode, png, quadrants
+from tests.origin.test_cli import _free_port, _wait_until_up
 from tests.redis_helpers import RealRedis
-from tests.test_cli import _free_port, _wait_until_up
 
 
 async def fetch(client: Any, url: str) -> tuple[int, str, bytes]:

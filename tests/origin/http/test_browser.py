@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests.images import encode, magic, quadrants
-from tests.live import live_origin
+from tests.live import ROOT, live_origin
 
 CHROMIUM = os.environ.get("IMAGE_ORIGIN_TEST_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent / "out" / "browser"
+SHOTS = ROOT / "tests" / "out" / "browser"
 # As root on a machine without a network: no sandbox, and nothing Chromium would fetch by itself.
 ARGS = [
     "--no-sandbox",

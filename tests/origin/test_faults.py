@@ -30,9 +30,9 @@ import aiohttp
 import pytest
 
 from tests.images import encode, flat, png
+from tests.origin.test_cli import _free_port
 from tests.s3 import PREFIX, REGION
 from tests.tcp_proxy import TcpProxy
-from tests.test_cli import _free_port
 
 TOKEN = "fault-injection-token-0123456789"
 STORAGE_TIMEOUT = 1.5

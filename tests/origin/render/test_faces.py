@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 import pyvips
@@ -11,9 +10,10 @@ import pyvips
 from origin.errors import FacesUnavailable
 from origin.render import faces
 from origin.render.faces import Face
+from tests import FIXTURES
 from tests.images import flat, quadrants
 
-PHOTO = Path(__file__).parent / "fixtures" / "faces" / "astronaut.jpg"
+PHOTO = FIXTURES / "faces" / "astronaut.jpg"
 HER_FACE = Face(51, 43, 60, 60)
 """Read off the photograph by eye (see the fixture's README)."""
 

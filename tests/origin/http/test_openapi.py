@@ -1,21 +1,21 @@
 """The OpenAPI document: generated from the code, committed, served, and covering every route.
 
-The schemathesis run against a live server is in tests/test_schemathesis.py.
+The schemathesis run against a live server is in tests/origin/http/test_schemathesis.py.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from origin import openapi
 from origin.app import create_app
 from origin.urlparams import TABLE
 from origin.urlparams.core import FITS
+from tests import ROOT
 
-COMMITTED = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+COMMITTED = ROOT / "docs" / "openapi.json"
 
 
 def test_committed_document_is_the_generated_one():

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.images import png
-from tests.test_manage import (
+from tests.origin.http.test_manage import (
     AUTH,
     TOKEN,
     expect_error,

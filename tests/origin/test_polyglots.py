@@ -20,8 +20,8 @@ import pyvips
 from origin.containers import trailing_bytes
 from origin.formats import sniff
 from tests.images import decode, encode, jpeg, png, quadrants
-from tests.test_hostile import animated_gif
-from tests.test_manage import AUTH, TOKEN, expect_error, form, png_chunk, snapshot
+from tests.origin.http.test_hostile import animated_gif
+from tests.origin.http.test_manage import AUTH, TOKEN, expect_error, form, png_chunk, snapshot
 
 PAYLOADS = {
     "img-onerror": b"<img src=x onerror=alert(document.domain)>",

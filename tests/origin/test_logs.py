@@ -20,7 +20,7 @@ import pyvips
 from aiohttp import FormData
 
 from tests.images import encode, jpeg, quadrants
-from tests.test_cli import _free_port, _wait_until_up
+from tests.origin.test_cli import _free_port, _wait_until_up
 
 UUID_HEX = re.compile(r"[0-9a-f]{32}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import _free_port
+from tests.origin.test_cli import _free_port
 
 TOKEN = "a-token-long-enough-0123"
 

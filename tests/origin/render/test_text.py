@@ -11,11 +11,12 @@ from origin.errors import InvalidParam, ParamOutOfRange
 from origin.render import text
 from origin.render.text import TextOptions
 from origin.urlparams.text import TextLimits
+from tests import ROOT
 from tests.images import flat
 
 LIMITS = TextLimits()
 WHITE = (255, 255, 255)
-SPEC = Path(__file__).parent.parent / "origin" / "urlparams" / "imgix" / "parameters.json"
+SPEC = ROOT / "origin" / "urlparams" / "imgix" / "parameters.json"
 
 
 def ink_box(image, background=WHITE, threshold=40):  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from origin.spec import TransformSpec
 from origin.storage import LocalStorage
 from origin.storage_events import StorageEvent
 from tests.images import jpeg, magic, png
-from tests.test_hostile import png_header_only
+from tests.origin.http.test_hostile import png_header_only
 from workers.handler import Handler, build_handler
 from workers.prerender import Outcome
 

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from origin.formats import Accepts, negotiate
+from tests.deploy.test_nginx import BROWSERS
 from tests.live import ROOT
-from tests.test_nginx import BROWSERS
 
 FUNCTION = ROOT / "deploy" / "cloudfront" / "accept-normalise.js"
 SENT = {
