@@ -14,6 +14,7 @@ from ..keys import bidi_controls
 from ..spec import Rect, RectPart, TransformSpec
 from .table import Family, Param
 from .values import (
+    alignment,
     angle,
     boolean,
     choice,
@@ -23,6 +24,7 @@ from .values import (
     decimal,
     integer,
     ranged_decimal,
+    sides,
     storage_key,
     text,
     word_list,
@@ -34,8 +36,6 @@ MAX_DPR = 5.0
 FITS = ("clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp", "facearea")
 POSITIONS = frozenset({"top", "bottom", "left", "right"})
 SMART = frozenset({"entropy", "edges", "focalpoint"})
-ALIGN_V = frozenset({"top", "middle", "bottom"})
-ALIGN_H = frozenset({"left", "center", "right"})
 RATIO_FITS = ("crop", "fill")
 """`ar` sets the frame for fit=crop and fit=fill; with any other fit it cannot act."""
 
@@ -78,18 +78,9 @@ def fit(name: str, raw: str) -> str:
 
 def crop(name: str, raw: str) -> tuple[str, ...]:
     """Sides, one smart mode, and `faces` (the faces when any are found, else the rest decides)."""
-    words = word_list(name, raw, POSITIONS | SMART | {"faces"})
-    if {"top", "bottom"} <= set(words) or {"left", "right"} <= set(words):
-        raise InvalidParam(f"{name} cannot combine opposite sides")
+    words = sides(name, raw, POSITIONS | SMART | {"faces"})
     if len(SMART.intersection(words)) > 1:
         raise InvalidParam(f"{name} takes at most one of entropy, edges, focalpoint")
-    return words
-
-
-def mark_align(name: str, raw: str) -> tuple[str, ...]:
-    words = word_list(name, raw, ALIGN_V | ALIGN_H)
-    if len(ALIGN_V.intersection(words)) > 1 or len(ALIGN_H.intersection(words)) > 1:
-        raise InvalidParam(f"{name} takes at most one vertical and one horizontal alignment")
     return words
 
 
@@ -245,7 +236,7 @@ FAMILY = Family(
         Param("lossless", boolean),
         Param("auto", auto),
         Param("mark", storage_key),
-        Param("mark-align", mark_align),
+        Param("mark-align", alignment),
         Param("mark-alpha", clamped(0, 100)),
         Param("mark-scale", clamped(1, 100)),
         Param("mark-pad", clamped(0, 2048)),

@@ -16,11 +16,9 @@ from ..errors import InvalidParam, ParamOutOfRange
 from ..keys import validate_key
 from ..spec import TransformSpec
 from .table import Family, Param
-from .values import angle, choice, clamped, color, decimal, integer, ranged, storage_key, word_list
+from .values import alignment, angle, choice, clamped, color, decimal, integer, ranged, sides, storage_key
 
 MAX_PIXELS = 8192
-_ALIGN_V = frozenset({"top", "middle", "bottom"})
-_ALIGN_H = frozenset({"left", "center", "right"})
 _SIDES = frozenset({"top", "bottom", "left", "right"})
 BLEND_MODES = (
     "color", "burn", "dodge", "darken", "difference", "exclusion", "hardlight", "hue", "lighten",
@@ -36,13 +34,6 @@ def box_size(name: str, raw: str) -> float:
     if 2 <= value <= MAX_PIXELS + 0.49:
         return float(int(value + 0.5))
     raise ParamOutOfRange(f"{name} must be between 2 and {MAX_PIXELS} pixels, or a share in (0, 1]")
-
-
-def align(name: str, raw: str) -> tuple[str, ...]:
-    words = word_list(name, raw, _ALIGN_V | _ALIGN_H)
-    if len(_ALIGN_V.intersection(words)) > 1 or len(_ALIGN_H.intersection(words)) > 1:
-        raise InvalidParam(f"{name} takes at most one vertical and one horizontal alignment")
-    return words
 
 
 def mark_base(name: str, raw: str) -> str:
@@ -62,10 +53,7 @@ def blend(name: str, raw: str) -> object:
 
 
 def blend_crop(name: str, raw: str) -> tuple[str, ...]:
-    words = word_list(name, raw, _SIDES | {"faces"})
-    if {"top", "bottom"} <= set(words) or {"left", "right"} <= set(words):
-        raise InvalidParam(f"{name} cannot combine opposite sides")
-    return words
+    return sides(name, raw, _SIDES | {"faces"})
 
 
 _DEFAULT = TransformSpec()
@@ -121,7 +109,6 @@ box_size.schema = {  # type: ignore[attr-defined]
 mark_base.schema = {"type": "string", "description": "a key prefix in the same storage (not a URL)"}  # type: ignore[attr-defined]
 blend.schema = {"type": "string", "description": "a colour, or the key of another image in the same storage"}  # type: ignore[attr-defined]
 offset.schema = {"type": "integer", "minimum": 0}  # type: ignore[attr-defined]
-align.schema = {"type": "string", "description": "one of top, middle, bottom and one of left, center, right"}  # type: ignore[attr-defined]
 blend_crop.schema = {"type": "string", "description": "comma-separated: top, bottom, left, right, faces"}  # type: ignore[attr-defined]
 
 FAMILY = Family(
@@ -139,7 +126,7 @@ FAMILY = Family(
         Param("blend-color", color),
         Param("blend-mode", choice(BLEND_MODES)),
         Param("blend-alpha", ranged(0, 100)),
-        Param("blend-align", align),
+        Param("blend-align", alignment),
         Param("blend-pad", clamped(0, 2048)),
         Param("blend-x", clamped(0, 1_000_000)),
         Param("blend-y", clamped(0, 1_000_000)),
