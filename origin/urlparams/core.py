@@ -6,8 +6,6 @@ spec (strict: refused outside; suggested: clamped into it).
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..errors import InvalidParam, ParamOutOfRange, UnsupportedParam
 from ..formats import OUTPUT_FORMATS
 from ..keys import bidi_controls
@@ -166,13 +164,6 @@ def filename(name: str, raw: str) -> str:
     return value
 
 
-_DEFAULT = TransformSpec()
-
-
-def _forget(spec: TransformSpec, *fields: str) -> TransformSpec:
-    return dataclasses.replace(spec, **{f: getattr(_DEFAULT, f) for f in fields})
-
-
 def finish(spec: TransformSpec) -> TransformSpec:
     """imgix's dependencies: forget what cannot change the image, so it cannot mint new
     variants. `ar` acts only with fit=crop or fit=fill, `crop` only where a region is cut
@@ -181,21 +172,21 @@ def finish(spec: TransformSpec) -> TransformSpec:
     if spec.trim == "color" and spec.trim_color is None:
         raise InvalidParam("trim=color needs trim-color")
     if spec.fit not in RATIO_FITS:
-        spec = _forget(spec, "ar")
+        spec = spec.forget("ar")
     if spec.fit not in ("crop", "min"):
-        spec = _forget(spec, "crop")
+        spec = spec.forget("crop")
     if "focalpoint" not in spec.crop:
-        spec = _forget(spec, "fp_x", "fp_y", "fp_z")
+        spec = spec.forget("fp_x", "fp_y", "fp_z")
     if spec.fit not in ("fill", "fillmax"):
-        spec = _forget(spec, "fill", "fill_color")
+        spec = spec.forget("fill", "fill_color")
     elif spec.fill in ("blur", "gradient"):
-        spec = _forget(spec, "fill_color")
+        spec = spec.forget("fill_color")
     if spec.trim is None:
-        spec = _forget(spec, "trim_tol")
+        spec = spec.forget("trim_tol")
     if spec.trim != "color":
-        spec = _forget(spec, "trim_color")
+        spec = spec.forget("trim_color")
     if spec.mark is None:
-        spec = _forget(spec, "mark_align", "mark_alpha", "mark_scale", "mark_pad")
+        spec = spec.forget("mark_align", "mark_alpha", "mark_scale", "mark_pad")
     return spec
 
 

@@ -56,15 +56,10 @@ def blend_crop(name: str, raw: str) -> tuple[str, ...]:
     return sides(name, raw, _SIDES | {"faces"})
 
 
-_DEFAULT = TransformSpec()
 _MARK = ("mark_w", "mark_h", "mark_fit", "mark_x", "mark_y", "mark_rot", "mark_tile", "mark_base")
 _BLEND = tuple(f.name for f in dataclasses.fields(TransformSpec) if f.name.startswith("blend_"))
 _BLEND_IMAGE: tuple[str, ...] = ("blend_w", "blend_h", "blend_fit", "blend_crop", "blend_size", "blend_x")
 _BLEND_IMAGE += ("blend_y", "blend_align", "blend_pad")
-
-
-def _forget(spec: TransformSpec, *fields: str) -> TransformSpec:
-    return dataclasses.replace(spec, **{f: getattr(_DEFAULT, f) for f in fields})
 
 
 def finish(spec: TransformSpec) -> TransformSpec:
@@ -73,15 +68,15 @@ def finish(spec: TransformSpec) -> TransformSpec:
     parameters are inert with it, as every blend-* is without a blend."""
     if spec.mark_base is not None and spec.mark is not None:
         spec = dataclasses.replace(spec, mark=validate_key(f"{spec.mark_base}/{spec.mark.lstrip('/')}"))
-    spec = _forget(spec, "mark_base")
+    spec = spec.forget("mark_base")
     if spec.mark is None:
-        spec = _forget(spec, *_MARK)
+        spec = spec.forget(*_MARK)
     if spec.mark_w is not None or spec.mark_h is not None:
-        spec = _forget(spec, "mark_scale")
+        spec = spec.forget("mark_scale")
     if spec.mark_w is None or spec.mark_h is None:
-        spec = _forget(spec, "mark_fit")
+        spec = spec.forget("mark_fit")
     if spec.mark_tile is not None:
-        spec = _forget(spec, "mark_align", "mark_x", "mark_y")
+        spec = spec.forget("mark_align", "mark_x", "mark_y")
     if isinstance(spec.blend, tuple):
         if spec.blend_color is not None:
             raise InvalidParam("blend and blend-color both give a colour: give it once")
@@ -89,9 +84,9 @@ def finish(spec: TransformSpec) -> TransformSpec:
     if spec.blend is not None and spec.blend_color is not None:
         raise InvalidParam("blend-color cannot be combined with a blend image (blend=<key>)")
     if spec.blend is None:
-        spec = _forget(spec, *(_BLEND_IMAGE if spec.blend_color is not None else _BLEND))
+        spec = spec.forget(*(_BLEND_IMAGE if spec.blend_color is not None else _BLEND))
     elif spec.blend_fit != "crop":
-        spec = _forget(spec, "blend_crop")
+        spec = spec.forget("blend_crop")
     return spec
 
 

@@ -88,7 +88,6 @@ def txt_fit(name: str, raw: str) -> str:
     return raw
 
 
-_DEFAULT = TransformSpec()
 _FIELDS = tuple(f.name for f in dataclasses.fields(TransformSpec) if f.name.startswith("txt_"))
 
 
@@ -96,11 +95,11 @@ def finish(spec: TransformSpec) -> TransformSpec:
     """Without `txt` the rest is inert; `txt-line-color` acts only with an outline, `txt-width`
     0 is no width."""
     if spec.txt is None or not spec.txt.strip():
-        return dataclasses.replace(spec, txt=None, **{f: getattr(_DEFAULT, f) for f in _FIELDS})
+        return spec.forget("txt", *_FIELDS)
     if spec.txt_line == 0:
-        spec = dataclasses.replace(spec, txt_line_color=_DEFAULT.txt_line_color)
+        spec = spec.forget("txt_line_color")
     if spec.txt_width == 0:
-        spec = dataclasses.replace(spec, txt_width=None)
+        spec = spec.forget("txt_width")
     return spec
 
 
