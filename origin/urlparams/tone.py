@@ -8,9 +8,12 @@ from .values import clamped, clamped_decimal, color_pair, ranged
 
 
 def finish(spec: TransformSpec) -> TransformSpec:
-    """`usmrad` acts only with `usm`, `duotone-alpha` only with `duotone`."""
+    """`usmrad` acts only with `usm`, `duotone-alpha` only with `duotone`; `nr` only above 0, and
+    `nrs` only beside it."""
     if not spec.usm:
         spec = spec.forget("usmrad")
+    if (spec.nr or 0) <= 0:
+        spec = spec.forget("nr", "nrs")
     if spec.duotone is None:
         spec = spec.forget("duotone_alpha")
     return spec
