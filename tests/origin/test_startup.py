@@ -30,6 +30,12 @@ def run(args: list[str], cwd: Path, timeout: float = 60, **env: str) -> subproce
     )
 
 
+def free() -> str:
+    """A port nobody listens on: the listen check comes first, and the README's first command may
+    be serving on the default 8080 while the tests run."""
+    return str(_free_port())
+
+
 def refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
     """Exit 2 and exactly one line on stderr (no traceback) containing every word."""
     lines = result.stderr.splitlines()
@@ -72,7 +78,10 @@ def test_invalid_environment_value_is_blamed_on_the_variable(tmp_path: Path):
 
 def test_a_configured_folder_that_does_not_exist_is_refused(tmp_path: Path):
     missing = tmp_path / "imgaes"
-    line = refused(run(["serve"], tmp_path, IMAGE_ORIGIN_STORAGE_URL=f"file://{missing}"), "does not exist")
+    line = refused(
+        run(["serve"], tmp_path, IMAGE_ORIGIN_STORAGE_URL=f"file://{missing}", IMAGE_ORIGIN_PORT=free()),
+        "does not exist",
+    )
     assert str(missing) in line
     assert not missing.exists()  # no new, empty store with a new token
     refused(run(["worker"], tmp_path, IMAGE_ORIGIN_STORAGE_URL=f"file://{missing}"), "does not exist")
@@ -80,7 +89,7 @@ def test_a_configured_folder_that_does_not_exist_is_refused(tmp_path: Path):
 
 @pytest.mark.parametrize("name", ["IMAGE_ORIGIN_TOKENS", "IMAGE_ORIGIN_METRICS_TOKEN"])
 def test_a_short_token_is_refused(tmp_path: Path, name: str):
-    refused(run(["serve"], tmp_path, **{name: "x"}), "too easy to guess", "at least 16")
+    refused(run(["serve"], tmp_path, IMAGE_ORIGIN_PORT=free(), **{name: "x"}), "too easy to guess", "at least 16")
 
 
 def test_s3_without_credentials_or_bucket_is_refused(tmp_path: Path, s3_endpoint: str):
@@ -90,13 +99,19 @@ def test_s3_without_credentials_or_bucket_is_refused(tmp_path: Path, s3_endpoint
     result = subprocess.run(
         [sys.executable, "-m", "origin.cli", "serve"],
         cwd=tmp_path,
-        env={**no_credentials, **bare, "IMAGE_ORIGIN_STORAGE_URL": url, "IMAGE_ORIGIN_TOKENS": TOKEN},
+        env={
+            **no_credentials,
+            **bare,
+            "IMAGE_ORIGIN_STORAGE_URL": url,
+            "IMAGE_ORIGIN_TOKENS": TOKEN,
+            "IMAGE_ORIGIN_PORT": free(),
+        },
         capture_output=True,
         text=True,
         timeout=60,
     )
     refused(result, "s3://no-such-bucket", "NoCredentialsError")
-    result = run(["serve"], tmp_path, IMAGE_ORIGIN_STORAGE_URL=url, IMAGE_ORIGIN_TOKENS=TOKEN)
+    result = run(["serve"], tmp_path, IMAGE_ORIGIN_STORAGE_URL=url, IMAGE_ORIGIN_TOKENS=TOKEN, IMAGE_ORIGIN_PORT=free())
     refused(result, "no such bucket")
 
 
