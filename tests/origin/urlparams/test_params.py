@@ -63,6 +63,10 @@ def key(query: str) -> str:
         ("nrs=10", ""),  # nrs acts only beside a positive nr
         ("nr=0&nrs=10", ""),
         ("nr=-50", ""),  # nr <= 0 does nothing
+        ("nr=30&nrs=20", "nr=30"),
+        ("fit=fill&fill=solid", "fit=fill"),  # defaults written out are the same variant
+        ("mask=corners&corner-radius=10", "mask=corners"),
+        ("mask=corners&corner-radius=10,10,10,10", "mask=corners"),
     ],
 )
 def test_same_meaning_same_canonical_string(a, b):
@@ -78,6 +82,7 @@ def test_same_meaning_same_canonical_string(a, b):
         ("q=75", ""),
         ("w=1000&dpr=2", "w=1000"),
         ("nr=30&nrs=10", "nr=30"),
+        ("mask=corners&corner-radius=10,10,10,9", "mask=corners"),
     ],
 )
 def test_different_meaning_different_canonical_string(a, b):
@@ -99,7 +104,7 @@ def test_canonical_numbers_have_one_spelling():
 def test_canonical_colours_are_argb_hex():
     assert key("bg=0f0") == "bg=ff00ff00"
     assert key("bg=80ABCDEF") == "bg=80abcdef"
-    assert key("fill-color=1234&fill=solid&fit=fill") == "fill-color=11223344&fill=solid&fit=fill"
+    assert key("fill-color=1234&fill=solid&fit=fill") == "fill-color=11223344&fit=fill"
 
 
 def test_canonical_aspect_ratio_is_a_parseable_ratio():
