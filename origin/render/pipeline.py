@@ -16,6 +16,7 @@ from ..errors import CorruptImage
 from ..formats import Accepts, output_format
 from ..geometry import plan
 from ..spec import TransformSpec
+from ..urlparams import density
 from . import palette
 from .budget import estimate
 from .config import RenderConfig
@@ -241,6 +242,7 @@ def render(
     With `palette`, the body is the rendered image's colour palette (CSS or JSON) instead.
     """
     _require_faces(spec)
+    spec = density.fold(spec, spec.dpr)  # dpr stays in a spec only beside a share of the source
     info = probe(data, config)
     fmt = output_format(spec.fm, "format" in spec.auto, info.format, accepts, info.has_alpha)
     if spec.palette is not None:

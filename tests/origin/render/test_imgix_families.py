@@ -76,6 +76,33 @@ def test_pad_per_side_overrides_pad():
     assert not close(pixel(image, 150, 1), (0, 0, 0))  # none at the top
 
 
+# -- dpr -----------------------------------------------------------------------------------
+
+
+def test_dpr_2_draws_the_text_twice_as_tall_and_twice_as_far_in():
+    """imgix's text lengths are CSS pixels: at dpr=2 the image is twice as wide and the text in it
+    looks the same, so its ink is twice as tall and wide, txt-pad twice as far from the edge."""
+    white = encode(flat(400, 200, WHITE))
+    query = "w=200&txt=HHHH&txt-size=20&txt-align=top,left&txt-pad=8&fm=png"
+    one, two = image_of(query, data=white), image_of(f"{query}&dpr=2", data=white)
+    assert (one.width, two.width) == (200, 400)
+    left1, top1, width1, height1 = one.find_trim(threshold=10, background=list(WHITE))
+    left2, top2, width2, height2 = two.find_trim(threshold=10, background=list(WHITE))
+    assert height2 == pytest.approx(2 * height1, abs=2) and width2 == pytest.approx(2 * width1, abs=3)
+    assert left2 == pytest.approx(2 * left1, abs=2) and top2 == pytest.approx(2 * top1, abs=2)
+
+
+@pytest.mark.parametrize("width", ["w=150", "w=0.5"], ids=["pixels", "share"])
+def test_dpr_2_doubles_borders_and_padding(width: str):
+    """Beside a share of the source dpr is applied at render time, not parse time: the same."""
+    for extra, colour in (("border=5,000", (0, 0, 0)), ("pad=5&bg=00f", BLUE)):
+        one = image_of(f"{width}&{extra}&fm=png")
+        two = image_of(f"{width}&dpr=2&{extra}&fm=png")
+        assert two.width == 2 * one.width and two.height == pytest.approx(2 * one.height, abs=1)
+        assert close(pixel(one, 3, 40), colour) and close(pixel(one, 7, 40), RED), extra  # 5 px at 1x
+        assert close(pixel(two, 8, 80), colour) and close(pixel(two, 12, 80), RED), extra  # 10 px at 2x
+
+
 # -- border -------------------------------------------------------------------------------
 
 
