@@ -93,15 +93,18 @@ def animated_faces(frames: int = 3) -> bytes:
 def test_an_animation_is_cropped_to_the_faces_of_its_first_frame(query: str) -> None:
     """imgix applies every parameter to every frame of an animation. We find the faces on the
     first frame and cut every frame at that one region, so the animation keeps one geometry."""
+    from dataclasses import replace
     from urllib.parse import parse_qsl
 
     from origin.formats import Accepts
     from origin.params import parse_query
-    from origin.render import RenderConfig, render
+    from origin.render import render
     from origin.render.guard import RenderGuard
+    from origin.settings import defaults
 
-    spec = parse_query(parse_qsl(f"{query}&fm=gif"))
-    rendered = render(animated_faces(), spec, Accepts.LEGACY, RenderConfig(animation=True), None, RenderGuard())
+    animated = replace(defaults().render, animation=True)
+    spec = parse_query(parse_qsl(f"{query}&fm=gif"), defaults().output)
+    rendered = render(animated_faces(), spec, Accepts.LEGACY, animated, None, RenderGuard())
     out = pyvips.Image.new_from_buffer(rendered.body, "", n=-1)
     height = out.get("page-height")
     assert out.height // height == 3 and (rendered.width, rendered.height) == (out.width, height)
@@ -111,6 +114,6 @@ def test_an_animation_is_cropped_to_the_faces_of_its_first_frame(query: str) -> 
     assert max(xs) - min(xs) <= 2 and max(ys) - min(ys) <= 2  # one region for every frame
     centre = boxes[0][0].x + boxes[0][0].w / 2
     assert abs(centre - out.width / 2) < out.width * 0.15  # centred on her face
-    plain = parse_query(parse_qsl("fit=crop&w=150&h=154&fm=gif"))
-    centred = render(animated_faces(), plain, Accepts.LEGACY, RenderConfig(animation=True), None, RenderGuard())
+    plain = parse_query(parse_qsl("fit=crop&w=150&h=154&fm=gif"), defaults().output)
+    centred = render(animated_faces(), plain, Accepts.LEGACY, animated, None, RenderGuard())
     assert faces.detect(pyvips.Image.new_from_buffer(centred.body, "")) == []  # a centre crop loses her
