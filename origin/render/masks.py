@@ -7,10 +7,11 @@ from __future__ import annotations
 import pyvips
 
 from ..spec import TransformSpec
-from ..urlparams.layout import DEFAULT_CORNER_RADIUS
 from . import shapes
 from .config import RenderConfig
 from .probe import STRICT_LOAD, probe
+
+DEFAULT_CORNER_RADIUS = 10
 
 
 def coverage(image: pyvips.Image, spec: TransformSpec, mask_data: bytes | None, config: RenderConfig) -> pyvips.Image:

@@ -10,8 +10,6 @@ from .values import choice, clamped, clamped_decimal, color, color_pair, corners
 ORIENTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 90, 180, 270)
 _SIDE_CAP = 2048
 """Per-side padding and border widths are clamped here, as `pad` is."""
-DEFAULT_CORNER_RADIUS = 10
-"""`mask=corners` without `corner-radius` rounds each corner by this many pixels."""
 
 
 def orient(name: str, raw: str) -> int:
@@ -47,8 +45,8 @@ def finish(spec: TransformSpec) -> TransformSpec:
         forget += ["border_radius", "border_radius_inner"]
     if spec.mask is None:
         forget.append("mask_bg")
-    if spec.mask != "corners" or spec.corner_radius == (DEFAULT_CORNER_RADIUS,) * 4:
-        forget.append("corner_radius")  # the default radius is the same variant as none given
+    if spec.mask != "corners":
+        forget.append("corner_radius")
     if spec.trim != "auto":
         forget += ["trim_md", "trim_sd"]
     if spec.trim is None:
