@@ -22,6 +22,7 @@ from origin.settings import Settings
 from origin.spec import TransformSpec
 from origin.storage import LocalStorage
 from origin.storage_events import StorageEvent
+from origin.variant import VariantRequest
 from tests.images import jpeg, magic, png
 from tests.origin.http.test_hostile import png_header_only
 from workers.handler import Handler, build_handler
@@ -230,10 +231,12 @@ async def test_the_most_requested_specs_of_today_and_yesterday_are_prerendered(s
         service = handler.service
         # The top four of the two days summed: fm=json (50) and an unknown parameter (40) are
         # left out, auto=format&w=16 (6) in three formats, w=10 (3 + 2); not w=12 (4) nor w=14.
-        expected = {(await service.variant_etag("pop.jpg", TransformSpec(w=10), Accepts.LEGACY))[0]}
+        expected = {(await service.resolve(VariantRequest("pop.jpg", TransformSpec(w=10), Accepts.LEGACY))).etag}
         for accepts in Accepts:
-            expected.add((await service.variant_etag("pop.jpg", TransformSpec(w=16, auto=("format",)), accepts))[0])
-        left_out = (await service.variant_etag("pop.jpg", TransformSpec(w=12), Accepts.LEGACY))[0]
+            expected.add(
+                (await service.resolve(VariantRequest("pop.jpg", TransformSpec(w=16, auto=("format",)), accepts))).etag
+            )
+        left_out = (await service.resolve(VariantRequest("pop.jpg", TransformSpec(w=12), Accepts.LEGACY))).etag
     stored = derived_keys(data_dir, "pop.jpg")
     assert expected <= stored and left_out not in stored
     assert len(stored) == VARIANTS_PER_SOURCE + len(expected)
