@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from .access import Access
 from .cache import ByteLRU, MetadataCache
 from .cache.redis import SharedCache
-from .derived import open_derived
+from .derived import DerivedStore, open_derived
 from .events import HandlerFactory, open_emitter
 from .executor import RenderPool
-from .http.appkeys import ACCESS, EMITTER, METRICS, POLICY, READY_TIMEOUT, SEND_TIMEOUT, SERVICE, SETTINGS
+from .http.appkeys import (
+    ACCESS,
+    EMITTER,
+    METRICS,
+    POLICY,
+    POOL,
+    READY_TIMEOUT,
+    RENDER_CONFIG,
+    SEND_TIMEOUT,
+    SERVICE,
+    SHARED,
+    STORAGE,
+)
 from .http.bodies import FORM_OVERHEAD
 from .http.images import ResponsePolicy
 from .http.jsonapp import json_app
@@ -95,14 +109,13 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
         # Uploads stream through bounded reads (http/bodies.py); this only caps a whole-body read.
         client_max_size=settings.max_upload_bytes + FORM_OVERHEAD,
     )
-    app[SETTINGS] = settings
     app[POLICY] = ResponsePolicy(settings.cache_control, settings.cors_origin)
     app[ACCESS] = access_policy(settings)
     app[READY_TIMEOUT] = settings.ready_timeout
     app[SEND_TIMEOUT] = settings.send_timeout
     metrics_site = setup_metrics(app, settings)
     setup_management(app, settings)
-    app.cleanup_ctx.append(_lifetime(settings, handler_factory, metrics_site))
+    app.cleanup_ctx.append(_lifetime(settings, app[ACCESS], handler_factory, metrics_site))
     setup_playground(app, settings)
     setup_openapi(app)
     setup_routes(app)
@@ -117,36 +130,60 @@ def access_log_args(settings: Settings) -> dict[str, object]:
 
 
 def _lifetime(
-    settings: Settings, handler_factory: HandlerFactory | None, metrics_site: Site | None
+    settings: Settings, access: Access, handler_factory: HandlerFactory | None, metrics_site: Site | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """The app's one cleanup context: every resource opened here, in this order, closed in reverse.
 
-    1. the service: storage, derived storage, render pool, Redis;
-    2. the event emitter (the in-process handler renders through the service);
-    3. the separate metrics site, when configured;
-    4. the management API's tokens (kept in storage) and its writes in flight, which are
-       drained first at shutdown, while the emitter and storage they use are still open.
+    1. the resources: storage, derived storage, render pool, Redis, and the service over them,
+       each handed to the handlers that use it as its own app key;
+    2. the pool and Redis figures the metrics read at each scrape;
+    3. the event emitter (the in-process handler renders through the same resources);
+    4. the separate metrics site, when configured;
+    5. the management API's tokens and its writes in flight, which are drained first at
+       shutdown, while the emitter and storage they use are still open.
     """
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            service = await stack.enter_async_context(open_service(settings, on_render=app[METRICS].observe_render))
-            app[SERVICE] = service
+            opened = await stack.enter_async_context(open_resources(settings, on_render=app[METRICS].observe_render))
+            app[SERVICE], app[STORAGE], app[SHARED] = opened.service, opened.storage, opened.shared
+            app[POOL], app[RENDER_CONFIG] = opened.pool, opened.render
             log.info("serving %s", settings.storage_url)
-            app[EMITTER] = await stack.enter_async_context(open_emitter(app, settings, handler_factory))
+            stack.enter_context(app[METRICS].watching(opened.pool, opened.shared))
+            make_handler = functools.partial(handler_factory, settings, access, opened) if handler_factory else None
+            app[EMITTER] = await stack.enter_async_context(open_emitter(settings, make_handler))
             if metrics_site is not None:
                 await stack.enter_async_context(metrics_site(app))
-            await stack.enter_async_context(managing(app, settings, service.storage))
+            await stack.enter_async_context(managing(app, settings))
             yield
 
     return lifetime
 
 
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What a process opens once and closes once, and the image service built over it.
+
+    Made by `open_resources` only. Whoever builds the parts of a process (the app's cleanup
+    context, the worker's handler) hands each part the resources it uses: nobody reaches
+    through the service for them.
+    """
+
+    storage: Storage
+    derived: DerivedStore | None
+    """Where the worker keeps pre-rendered variants; None when not configured."""
+    pool: RenderPool
+    render: RenderConfig
+    shared: SharedCache | None
+    """Redis; None on one machine."""
+    service: ImageService
+
+
 @contextlib.asynccontextmanager
-async def open_service(
+async def open_resources(
     settings: Settings, on_render: Callable[[str, float], None] | None = None, *, storage: Storage | None = None
-) -> AsyncIterator[ImageService]:
-    """The ImageService `settings` describe, with every resource it owns; closed on exit.
+) -> AsyncIterator[Resources]:
+    """The resources `settings` describe, and the ImageService over them; closed on exit.
 
     Shared by the origin and the worker, so both render through the same wiring.
     `storage`: read and write through this one (the caller's, left open) instead of
@@ -156,14 +193,14 @@ async def open_service(
         if storage is None:
             storage = await open_storage(settings.storage_url, settings.storage_timeout)
             owned.push_async_callback(storage.close)
-        async with _open_service(settings, storage, on_render) as service:
-            yield service
+        async with _open_resources(settings, storage, on_render) as resources:
+            yield resources
 
 
 @contextlib.asynccontextmanager
-async def _open_service(
+async def _open_resources(
     settings: Settings, storage: Storage, on_render: Callable[[str, float], None] | None
-) -> AsyncIterator[ImageService]:
+) -> AsyncIterator[Resources]:
     derived = await open_derived(settings)
     pool = RenderPool(
         settings.render_workers,
@@ -173,12 +210,13 @@ async def _open_service(
         settings.render_memory,
     )
     redis = SharedCache.from_settings(settings)
+    config = render_config(settings)
     service = ImageService(
         storage=storage,
         variants=ByteLRU[Image](settings.cache_bytes, settings.cache_max_entry_bytes),
         metadata=MetadataCache(settings.metadata_ttl),
         pool=pool,
-        config=render_config(settings),
+        config=config,
         max_source_bytes=settings.max_source_bytes,
         redis=redis,
         on_render=on_render,
@@ -189,7 +227,7 @@ async def _open_service(
     if redis is not None:
         redis.start()
     try:
-        yield service
+        yield Resources(storage, derived, pool, config, redis, service)
     finally:
         pool.close()
         if redis is not None:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlencode
 
 from origin.access import Access, authorize, read_query
+from origin.cache.redis import Popularity
 from origin.derived import DerivedStore
 from origin.errors import (
     AnimationTooCostly,
@@ -74,13 +75,16 @@ class Prerender:
         service: ImageService,
         derived: DerivedStore,
         access: Access,
+        popularity: Popularity | None,
         popular: int,
         presets: Sequence[str] | None = None,
     ) -> None:
-        """`presets`: names to render instead of those marked `warm: true` (KeyError for an unknown one)."""
+        """`popularity`: the Redis counters the `popular` most requested specs come from (None: no Redis).
+        `presets`: names to render instead of those marked `warm: true` (KeyError for an unknown one)."""
         self.service = service
         self.derived = derived
         self.access = access
+        self.popularity = popularity
         self.popular = popular
         names = [p.name for p in access.book.warm] if presets is None else list(presets)
         self.presets = [spec for spec in (preset_spec(access, name) for name in names) if _image(spec)]
@@ -143,14 +147,13 @@ class Prerender:
 
     async def popular_specs(self) -> list[TransformSpec]:
         """The most requested specs (reused for POPULAR_SECONDS); unparsable or non-image ones left out."""
-        redis = self.service.redis
-        if redis is None or self.popular <= 0:
+        if self.popularity is None or self.popular <= 0:
             return []
         fetched, specs = self._popular
         if time.monotonic() - fetched < POPULAR_SECONDS:
             return specs
         specs = []
-        for text in await redis.popularity.popular(self.popular):
+        for text in await self.popularity.popular(self.popular):
             try:
                 spec = parse_query(parse_qsl(text, keep_blank_values=True), self.access.limits)
             except OriginError:

@@ -15,19 +15,20 @@ import secrets
 from pathlib import Path
 
 from ..settings import Settings
-from ..storage import LocalStorage, Storage
+from ..storage.location import local_folder
 from ..tokens import Tokens
 
 log = logging.getLogger("origin.auth")
 TOKEN_FILE = "_/token"
 
 
-def management_tokens(settings: Settings, storage: Storage) -> Tokens:
+def management_tokens(settings: Settings) -> Tokens:
     """Configured tokens; else, on the local folder, the generated one; else none (403)."""
     if settings.tokens:
         return Tokens(tuple(token.encode() for token in settings.tokens))
-    if isinstance(storage, LocalStorage):
-        return Tokens((local_token(storage.root / TOKEN_FILE).encode(),))
+    folder = local_folder(settings.storage_url)
+    if folder is not None:
+        return Tokens((local_token(folder.resolve() / TOKEN_FILE).encode(),))
     log.warning("no management tokens are configured: uploads and deletes are refused (set IMAGE_ORIGIN_TOKENS)")
     return Tokens(())
 
