@@ -11,6 +11,7 @@ output size, whatever the aspect ratios involved.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from .spec import TransformSpec
@@ -181,9 +182,37 @@ def _cover(src_w: int, src_h: int, tw: int, th: int, spec: TransformSpec) -> Pla
         y = _clamp(round(spec.fp_y * src_h - rh / 2), 0, src_h - rh)
         return Plan(region=(x, y, rw, rh), size=(tw, th))
     smart = "entropy" if "entropy" in spec.crop else "attention" if "edges" in spec.crop else None
-    x = 0 if "left" in spec.crop else src_w - rw if "right" in spec.crop else (src_w - rw) // 2
-    y = 0 if "top" in spec.crop else src_h - rh if "bottom" in spec.crop else (src_h - rh) // 2
+    x, y = aligned((src_w, src_h), (rw, rh), spec.crop)
     return Plan(region=(x, y, rw, rh), size=(tw, th), smart=smart)
+
+
+HORIZONTAL = ("left", "center", "right")
+VERTICAL = ("top", "middle", "bottom")
+
+
+def aligned(
+    base: tuple[int, int],
+    size: tuple[int, int],
+    words: Collection[str],
+    pad: int = 0,
+    default: tuple[str, str] = ("center", "middle"),
+) -> tuple[int, int]:
+    """Top-left of a `size` block on a `base` one, per axis where `words` place it: `pad` in
+    from the side they name (left/right, top/bottom), or centred (center, middle). `default`
+    names the place on an axis where they name none; the parsers allow one word an axis.
+    Used by crops (`crop`, `blend-crop`) and overlays (`mark-align`, `txt-align`, `blend-align`)."""
+    return (
+        _along(base[0], size[0], pad, next((w for w in HORIZONTAL if w in words), default[0]), HORIZONTAL),
+        _along(base[1], size[1], pad, next((w for w in VERTICAL if w in words), default[1]), VERTICAL),
+    )
+
+
+def _along(base: int, size: int, pad: int, where: str, sides: tuple[str, str, str]) -> int:
+    if where == sides[0]:
+        return pad
+    if where == sides[2]:
+        return base - size - pad
+    return (base - size) // 2
 
 
 def _round(value: float) -> int:

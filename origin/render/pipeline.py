@@ -27,6 +27,7 @@ from .overlays import (
     auto_redeye,
     centre_on_faces,
     draw_blend,
+    draw_mark,
     draw_text,
     face_area,
     find_faces,
@@ -43,7 +44,6 @@ from .steps import (
     canvas,
     crop_rect,
     crop_region,
-    draw_mark,
     focal_debug,
     make_plan,
     mask,
@@ -66,6 +66,40 @@ class Rendered:
     format: str
     width: int
     height: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every pass of one render shares (each frame of an animation, a second decode after
+    a trim): the spec, the output format, and the bytes of the other images it draws."""
+
+    spec: TransformSpec
+    fmt: str
+    config: RenderConfig
+    mark: bytes | None
+    blend: bytes | None
+    images: Mapping[str, bytes]
+
+    def context(
+        self,
+        image: pyvips.Image,
+        logical: tuple[int, int],
+        smart_allowed: bool = True,
+        trim_box: tuple[int, int, int, int] | None = None,
+    ) -> Context:
+        """A fresh context for one pass over `image` (`logical`: its size at the source's scale)."""
+        return Context(
+            image=image,
+            logical=logical,
+            spec=self.spec,
+            fmt=self.fmt,
+            config=self.config,
+            mark=self.mark,
+            blend=self.blend,
+            images=self.images,
+            smart_allowed=smart_allowed,
+            trim_box=trim_box,
+        )
 
 
 PIPELINE: tuple[Step, ...] = (
@@ -219,10 +253,11 @@ def render(
     cost = estimate(info, len(data), shrink) * (info.pages if animate else 1)
     try:
         with guard.reserve(cost):
+            job = _Job(spec, fmt, config, mark, blend, images or {})
             if animate:
-                image = _render_animation(data, info, spec, fmt, config, guard, mark, blend, images or {})
+                image = _render_animation(data, job, guard)
             else:
-                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink, blend, images or {})
+                image = _render_still(data, info, job, guard, shrink)
             guard.check()
             if spec.palette is not None:
                 body, fmt = palette.render(guard.track(image), spec)
@@ -237,35 +272,15 @@ def render(
     return Rendered(body, fmt, image.width, height)
 
 
-def _render_still(
-    data: bytes,
-    info: SourceInfo,
-    spec: TransformSpec,
-    fmt: str,
-    config: RenderConfig,
-    guard: RenderGuard,
-    mark: bytes | None,
-    shrink: int,
-    blend: bytes | None,
-    images: Mapping[str, bytes],
-) -> pyvips.Image:
+def _render_still(data: bytes, info: SourceInfo, job: _Job, guard: RenderGuard, shrink: int) -> pyvips.Image:
     options: dict[str, object] = {"fail_on": "truncated"}
-    if not _needs_random_access(info, spec):
+    if not _needs_random_access(info, job.spec):
         options["access"] = "sequential"
     if shrink > 1:
         options["shrink"] = shrink
     image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
-    ctx = Context(
-        image=image,
-        logical=(info.width, info.height),
-        spec=spec,
-        fmt=fmt,
-        config=config,
-        mark=mark,
-        blend=blend,
-        images=images,
-    )
-    if spec.trim is None or shrink == 1:
+    ctx = job.context(image, (info.width, info.height))
+    if job.spec.trim is None or shrink == 1:
         return _run(ctx, guard)
     # A trim is found on the shrunk decode: its box is within one shrunk pixel, which is at most one
     # output pixel while the decode covers the output. When the trim keeps so little that the decode
@@ -273,23 +288,13 @@ def _render_still(
     # on a wide border) rather than upscale.
     _run(ctx, guard, _UP_TO_TRIM)
     width, height = ctx.logical
-    needed = jpeg_shrink(info, spec, config, turned((width, height), spec.rot))
+    needed = jpeg_shrink(info, job.spec, job.config, turned((width, height), job.spec.rot))
     if needed < shrink:
-        return _render_still(data, info, spec, fmt, config, guard, mark, needed, blend, images)
+        return _render_still(data, info, job, guard, needed)
     return _run(ctx, guard, _AFTER_TRIM)
 
 
-def _render_animation(
-    data: bytes,
-    info: SourceInfo,
-    spec: TransformSpec,
-    fmt: str,
-    config: RenderConfig,
-    guard: RenderGuard,
-    mark: bytes | None,
-    blend: bytes | None,
-    images: Mapping[str, bytes],
-) -> pyvips.Image:
+def _render_animation(data: bytes, job: _Job, guard: RenderGuard) -> pyvips.Image:
     """Every frame through the same pipeline, with one size for all: smart crops are
     centred and the first frame's trim box is applied to every frame."""
     source = guard.track(pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="truncated"))
@@ -298,18 +303,7 @@ def _render_animation(
     trim_box = None
     for index in range(source.height // frame_height):
         frame = source.crop(0, index * frame_height, source.width, frame_height)
-        ctx = Context(
-            image=frame,
-            logical=(frame.width, frame.height),
-            spec=spec,
-            fmt=fmt,
-            config=config,
-            mark=mark,
-            blend=blend,
-            images=images,
-            smart_allowed=False,
-            trim_box=trim_box,
-        )
+        ctx = job.context(frame, (frame.width, frame.height), smart_allowed=False, trim_box=trim_box)
         frames.append(_run(ctx, guard))
         trim_box = ctx.trim_box
     joined = pyvips.Image.arrayjoin(frames, across=1).copy()

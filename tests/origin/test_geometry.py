@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from origin.errors import InvalidParam
-from origin.geometry import Plan, plan
+from origin.geometry import Plan, aligned, plan
 from origin.params import parse_query
 
 CAP = 4096
@@ -261,3 +261,17 @@ def test_fill_max_needs_fit_fillmax_and_takes_only_source():
     )
     with pytest.raises(InvalidParam, match="fill-max takes one value: source"):
         parse_query(parse_qsl("w=400&fit=fillmax&fill-max=canvas"))
+
+
+@pytest.mark.parametrize(
+    ("words", "default", "expected"),
+    [
+        ((), ("center", "middle"), (40, 20)),
+        (("left", "top"), ("center", "middle"), (5, 5)),
+        (("bottom", "right"), ("center", "middle"), (75, 35)),
+        (("center",), ("right", "bottom"), (40, 35)),
+        (("faces", "left"), ("center", "middle"), (5, 20)),
+    ],
+)
+def test_aligned_places_a_block_pad_in_from_the_named_sides(words, default, expected):
+    assert aligned((100, 60), (20, 20), words, 5, default) == expected
