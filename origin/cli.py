@@ -87,7 +87,7 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
     try:
         # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups. The server
         # owns the socket: deadlines on every phase of a connection, and the connection cap.
-        run(app, settings, access_log=None, shutdown_timeout=settings.render_timeout + 5)
+        run(app, settings.configs().connections, access_log=None)
     except StorageUnusable as exc:  # opened in the app's cleanup context, before serving
         return _refused("image-origin", exc)
     except OSError as exc:
@@ -134,7 +134,9 @@ def run_warm_command(args: argparse.Namespace) -> int:
     except StartupError as exc:
         return _refused("image-origin warm", exc)
     presets = [name.strip() for name in args.presets.split(",") if name.strip()] if args.presets else None
-    return warm_command(settings, prefix=args.prefix, presets=presets, concurrency=args.concurrency, state=args.state)
+    return warm_command(
+        settings.configs(), prefix=args.prefix, presets=presets, concurrency=args.concurrency, state=args.state
+    )
 
 
 def _load(config: Path | None, **overrides: object) -> Settings | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .access import Access
 from .cache import redis as redis_cache
-from .settings import Settings
+from .settings import Configs, EventsConfig, RedisConfig
 from .storage import ObjectInfo
 from .storage_events import Handler, StorageEvent, stream_key, to_fields
 
@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from .app import Resources
 
 T = TypeVar("T")
-HandlerFactory = Callable[[Settings, Access, "Resources"], AbstractAsyncContextManager[Handler]]
-"""Makes the in-process handler from the app's settings, access policy and open resources (so
-it renders with the app's render pool and forgets the versions the app caches): an async
-context manager yielding it, entered for the app's lifetime (whatever it opens closes with the app)."""
+HandlerFactory = Callable[[Configs, Access, "Resources"], AbstractAsyncContextManager[Handler]]
+"""Makes the in-process handler from the app's configs, access policy and open resources (so it
+renders with the app's render pool and forgets the versions the app caches): an async context
+manager yielding it, entered for the app's lifetime (whatever it opens closes with the app)."""
 SOURCE = "origin"
 log = logging.getLogger("origin.events")
 
@@ -48,13 +48,11 @@ class NoEmitter:
 class StreamEmitter:
     """Appends to the Redis stream, within `redis_timeout`, trimmed to about `events_stream_maxlen`."""
 
-    def __init__(self, settings: Settings) -> None:
-        if settings.redis_url is None:
-            raise ValueError("the event stream needs redis_url")
-        self.client = redis_cache.connect(settings.redis_url, settings.redis_timeout)
-        self.stream = stream_key(settings.redis_prefix)
-        self.timeout = settings.redis_timeout
-        self.maxlen = settings.events_stream_maxlen
+    def __init__(self, redis: RedisConfig, maxlen: int) -> None:
+        self.client = redis_cache.connect(redis.url, redis.timeout)
+        self.stream = stream_key(redis.prefix)
+        self.timeout = redis.timeout
+        self.maxlen = maxlen
 
     async def emit(self, event: StorageEvent) -> None:
         try:
@@ -106,19 +104,21 @@ class QueueEmitter:
 
 @contextlib.asynccontextmanager
 async def open_emitter(
-    settings: Settings, make_handler: Callable[[], AbstractAsyncContextManager[Handler]] | None
+    redis: RedisConfig | None,
+    config: EventsConfig,
+    make_handler: Callable[[], AbstractAsyncContextManager[Handler]] | None,
 ) -> AsyncIterator[Emitter]:
-    """The emitter `settings` ask for: the Redis stream, else the in-process handler `make_handler`
-    opens (once the app's resources are, since it uses them), else none. Close it once the writes
-    that emit have drained (create_app's lifetime does both)."""
+    """The stream with Redis, else the in-process queue to the handler `make_handler` opens, else
+    nothing. Open it once the app's resources are (the in-process handler uses them), close it
+    once the writes that emit have drained (create_app's lifetime does both)."""
     async with contextlib.AsyncExitStack() as stack:
-        if settings.redis_url is not None:
-            stream = StreamEmitter(settings)
+        if redis is not None:
+            stream = StreamEmitter(redis, config.stream_maxlen)
             stack.push_async_callback(stream.close)
             yield stream
         elif make_handler is not None:
             handler = await stack.enter_async_context(make_handler())
-            local = QueueEmitter(handler, settings.events_queue_size)
+            local = QueueEmitter(handler, config.queue_size)
             stack.push_async_callback(local.close)
             yield local
         else:

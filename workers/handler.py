@@ -1,6 +1,6 @@
 """What the worker does with one storage event: invalidate, pre-render, purge.
 
-`build_handler(settings)` is what event sources call: an object with `async handle(event)`
+`build_handler(configs)` is what event sources call: an object with `async handle(event)`
 (returns when the event is done or skipped, raises on a failure worth retrying: storage
 or Redis trouble, a full render queue) and `async close()`. Its resources (storage,
 derived storage, render pool, Redis, CDN clients) open on first use, through the same
@@ -27,7 +27,7 @@ from typing import Self
 
 from origin.access import Access
 from origin.app import Resources, access_policy, open_resources
-from origin.settings import Settings
+from origin.settings import Configs
 from origin.storage import ObjectInfo, open_storage
 from origin.storage_events import StorageEvent
 
@@ -39,19 +39,20 @@ from .reads import HeldReads
 log = logging.getLogger("workers.handler")
 
 
-def build_handler(settings: Settings, presets: Sequence[str] | None = None) -> Handler:
-    """The handler for `settings`; presets are validated now (PresetError), resources open on first use.
+def build_handler(configs: Configs, presets: Sequence[str] | None = None) -> Handler:
+    """The handler for `configs` (`Settings.configs()`); presets are validated now (PresetError),
+    resources open on first use.
 
     `presets`: render these presets instead of those marked `warm: true` (`image-origin warm`).
     """
-    return Handler(settings, access_policy(settings), presets)
+    return Handler(configs, access_policy(configs.access, configs.output), presets)
 
 
-def in_process(settings: Settings, access: Access, resources: Resources) -> Handler:
+def in_process(configs: Configs, access: Access, resources: Resources) -> Handler:
     """The handler for the origin's own writes when there is no worker (the embedded default:
     `create_app(settings, handler_factory=in_process)`). It shares the app's resources, so
     there is one render pool, and the versions it forgets are the ones the origin caches."""
-    return Handler(settings, access, resources=resources)
+    return Handler(configs, access, resources=resources)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Parts:
 class Handler:
     def __init__(
         self,
-        settings: Settings,
+        configs: Configs,
         access: Access,
         presets: Sequence[str] | None = None,
         *,
@@ -77,7 +78,7 @@ class Handler:
     ) -> None:
         """`resources`: use these open ones (not closed here) instead of opening them."""
         # The worker reads nothing back from the in-memory variant cache: keep none.
-        self.settings = settings.model_copy(update={"cache_bytes": 0})
+        self.configs = configs.replace(cache=dataclasses.replace(configs.cache, bytes=0))
         self.access = access
         self.presets = presets
         self._shared = resources
@@ -103,11 +104,11 @@ class Handler:
             if self._parts is None:
                 resources, reads = self._shared, None
                 if resources is None:
-                    storage = await open_storage(self.settings.storage_url, self.settings.storage_timeout)
+                    storage = await open_storage(self.configs.storage.url, self.configs.storage.timeout)
                     self._stack.push_async_callback(storage.close)
                     reads = HeldReads(storage)  # every read of the source goes through the hold
-                    resources = await self._stack.enter_async_context(open_resources(self.settings, storage=reads))
-                purges = await Purges.open(self.settings)
+                    resources = await self._stack.enter_async_context(open_resources(self.configs, storage=reads))
+                purges = await Purges.open(self.configs.purge)
                 self._stack.push_async_callback(purges.close)
                 prerender = None
                 if resources.derived is not None:
@@ -117,7 +118,7 @@ class Handler:
                         resources.derived,
                         self.access,
                         popularity,
-                        self.settings.warm_popular,
+                        self.configs.worker.warm_popular,
                         self.presets,
                     )
                 self._parts = Parts(resources, reads, prerender, purges)

@@ -12,21 +12,19 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
-from ..settings import Settings
-from ..storage.location import local_folder
 from ..tokens import Tokens
 
 log = logging.getLogger("origin.auth")
 TOKEN_FILE = "_/token"
 
 
-def management_tokens(settings: Settings) -> Tokens:
-    """Configured tokens; else, on the local folder, the generated one; else none (403)."""
-    if settings.tokens:
-        return Tokens(tuple(token.encode() for token in settings.tokens))
-    folder = local_folder(settings.storage_url)
+def management_tokens(configured: Sequence[str], folder: Path | None) -> Tokens:
+    """Configured tokens; else, on the local `folder` (None: not local), the generated one; else none (403)."""
+    if configured:
+        return Tokens(tuple(token.encode() for token in configured))
     if folder is not None:
         return Tokens((local_token(folder.resolve() / TOKEN_FILE).encode(),))
     log.warning("no management tokens are configured: uploads and deletes are refused (set IMAGE_ORIGIN_TOKENS)")

@@ -37,7 +37,7 @@ from ..events import announced, created, removed
 from ..formats import MIME
 from ..keys import validate_key
 from ..render import SourceInfo
-from ..settings import Settings
+from ..settings import ManageConfig, StorageConfig
 from ..storage import ObjectInfo, Storage
 from ..uploads import (
     Stored,
@@ -65,17 +65,18 @@ MAX_DELETE = 1000
 _PRIVATE = {"Cache-Control": "no-store", "Vary": "Origin", **SECURITY_HEADERS}
 
 
-def setup_management(app: web.Application, settings: Settings) -> None:
+def setup_management(app: web.Application, config: ManageConfig) -> None:
     """Limits and CORS; the tokens and the writes in flight belong to `managing`."""
-    app[UPLOAD_LIMIT] = settings.max_upload_bytes
-    app[MANAGE_CORS] = ManageCors(frozenset(settings.manage_cors_origins))
+    app[UPLOAD_LIMIT] = config.max_upload_bytes
+    app[MANAGE_CORS] = ManageCors(config.cors_origins)
 
 
 @contextlib.asynccontextmanager
-async def managing(app: web.Application, settings: Settings) -> AsyncIterator[None]:
-    """The tokens while entered; on exit, waits for the writes in flight, which is why
-    create_app enters this after the storage and the emitter they use."""
-    app[TOKENS] = management_tokens(settings)
+async def managing(app: web.Application, config: ManageConfig, storage: StorageConfig) -> AsyncIterator[None]:
+    """The tokens (a generated one is kept in the local data folder) while entered; on exit, waits
+    for the writes in flight, which is why create_app enters this after the storage and the emitter
+    they use."""
+    app[TOKENS] = management_tokens(config.tokens, storage.local_folder)
     app[WRITES] = set()
     yield
     await asyncio.gather(*app[WRITES], return_exceptions=True)

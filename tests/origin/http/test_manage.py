@@ -27,7 +27,6 @@ from aiohttp import FormData
 from origin.errors import Forbidden
 from origin.http.appkeys import STORAGE
 from origin.http.auth import management_tokens
-from origin.settings import Settings
 from origin.tokens import Tokens
 from tests.images import decode, encode, jpeg, png, quadrants
 
@@ -700,8 +699,8 @@ async def expect_error_plain(resp: Any, status: int, code: str) -> None:
 
 
 def test_configured_tokens_win_and_remote_storage_without_tokens_refuses_all(tmp_path):
-    assert management_tokens(Settings(tokens=["a", "b"])).values == (b"a", b"b")
-    tokens = management_tokens(Settings(tokens=[], storage_url="s3://bucket"))
+    assert management_tokens(("a", "b"), tmp_path).values == (b"a", b"b")
+    tokens = management_tokens((), None)
     assert tokens == Tokens(())
     with pytest.raises(Forbidden, match="tokens"):
         tokens.check(f"Bearer {TOKEN}")
