@@ -69,6 +69,7 @@ def access_policy(settings: Settings) -> Access:
         signer=Signer(
             imgix_tokens=tuple(settings.imgix_tokens),
             hmac_keys=tuple(key.encode() for key in settings.signing_keys),
+            required=settings.require_signature,
         ),
         limits=limits,
     )

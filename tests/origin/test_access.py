@@ -140,7 +140,7 @@ async def test_width_ladder_snaps_unsigned_widths_up(make_client, store, tmp_pat
 
 
 async def test_imgix_signed_urls(make_client, store):
-    client = await make_client(imgix_tokens=["FOO123bar"])
+    client = await make_client(imgix_tokens=["FOO123bar"], require_signature=True)
     store("users/1.png", jpeg(40, 40))
     good = imgix_signature("FOO123bar", "/users/1.png", "w=20&h=10")
     async with client.get(f"/users/1.png?w=20&h=10&s={good}") as resp:
@@ -162,10 +162,56 @@ async def test_imgix_signed_urls(make_client, store):
             assert body["error"]["code"] in ("bad_signature", "duplicate_param"), target
 
 
-async def test_signature_is_checked_before_storage(make_client):
-    client = await make_client(imgix_tokens=["FOO123bar"])
+@pytest.mark.parametrize("required", [False, True])
+async def test_signature_is_checked_before_storage(make_client, required):
+    client = await make_client(imgix_tokens=["FOO123bar"], require_signature=required)
     async with client.get("/does/not/exist.jpg?w=10&s=" + "0" * 32) as resp:
         assert resp.status == 403  # not 404: storage was never asked
+
+
+async def refused(client, target: str, problem: str) -> None:
+    async with client.get(target) as resp:
+        assert resp.status == 403, target
+        error = (await resp.json())["error"]
+        assert error["code"] == "bad_signature", target
+        assert problem in error["message"], (target, error["message"])
+
+
+async def test_signing_rollout_serves_unsigned_urls_and_checks_signed_ones(make_client, store, presets_file):
+    """require_signature off (the default) with a key: `s` is verified when sent, unsigned URLs are served."""
+    client = await make_client(signing_keys=[HMAC_KEY], presets=presets_file)
+    store("a.jpg", jpeg(40, 40))
+    sig = hmac_signature(HMAC_KEY.encode(), "a.jpg", canonical(parse_query([("w", "20")])), None)
+    for target in ("/a.jpg?w=20", "/a.jpg", "/a.jpg?preset=thumb", f"/a.jpg?w=20&s={sig}"):
+        async with client.get(target) as resp:
+            assert resp.status == 200, target
+    await refused(client, f"/a.jpg?w=21&s={sig}", "does not match")  # signed for other parameters
+    await refused(client, "/a.jpg?w=20&s=" + "0" * 43, "does not match")
+    await refused(client, "/a.jpg?s=", "must be signed")  # an empty `s` is a signature that is not there
+
+
+async def test_required_signature_refuses_every_unsigned_url(make_client, store, presets_file):
+    """require_signature on: transformed URLs, originals and presets alike (imgix's secure sources)."""
+    client = await make_client(signing_keys=[HMAC_KEY], presets=presets_file, require_signature=True)
+    store("a.jpg", jpeg(40, 40))
+    for target in ("/a.jpg?w=20", "/a.jpg", "/a.jpg?preset=thumb"):
+        await refused(client, target, "must be signed")
+    for params in ([("w", "20")], [], [("w", "16"), ("fm", "png")]):
+        sig = hmac_signature(HMAC_KEY.encode(), "a.jpg", canonical(parse_query(params)), None)
+        query = "&".join(f"{name}={value}" for name, value in params)
+        async with client.get(f"/a.jpg?{query}&s={sig}" if query else f"/a.jpg?s={sig}") as resp:
+            assert resp.status == 200, params
+    thumb = hmac_signature(HMAC_KEY.encode(), "a.jpg", canonical(parse_query([("w", "16"), ("fm", "png")])), None)
+    async with client.get(f"/a.jpg?preset=thumb&s={thumb}") as resp:
+        assert resp.status == 200  # a preset signs as the parameters it stands for
+    await refused(client, f"/a.jpg?w=21&s={thumb}", "does not match")
+
+
+async def test_without_keys_a_signature_is_ignored(make_client, store):
+    client = await make_client()
+    store("a.jpg", jpeg(40, 40))
+    async with client.get("/a.jpg?w=20&s=" + "0" * 43) as resp:
+        assert resp.status == 200  # nothing to check it against, as imgix on a source without a token
 
 
 async def test_hmac_signed_urls_with_expiry_and_rotation(make_client, store):

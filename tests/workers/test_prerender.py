@@ -321,3 +321,16 @@ async def test_a_key_too_long_for_derived_names_is_left_to_the_origin(handler, s
     store(key, jpeg())
     assert await created(handler, data_dir, key) is Outcome.PRESENT
     assert handler.service.pool.renders == 0
+
+
+@pytest.mark.parametrize(("required", "width"), [(False, 64.0), (True, 40.0)])
+def test_a_warmed_preset_is_what_its_plain_url_gets(make_settings, tmp_path, required, width):
+    """With require_signature off a plain `?preset=card` is unsigned, so the ladder snaps it (and
+    that is the variant to warm); with it on, every URL is signed and served as the preset asks."""
+    from origin.app import access_policy
+    from workers.prerender import preset_spec
+
+    path = tmp_path / "ladder.yaml"
+    path.write_text(PRESETS + "allowed_widths: [32, 64]\n")
+    access = access_policy(make_settings(presets=path, signing_keys=["k" * 32], require_signature=required))
+    assert preset_spec(access, "card").w == width
