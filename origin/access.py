@@ -42,9 +42,9 @@ class Asked:
 class Access:
     """The variant policy, fixed at start (hashed by identity: it keys the memo below)."""
 
-    book: PresetBook = PresetBook()
-    signer: Signer = Signer()
-    limits: OutputLimits = OutputLimits()
+    book: PresetBook
+    signer: Signer
+    limits: OutputLimits
 
 
 @functools.lru_cache(maxsize=4096)

@@ -34,11 +34,11 @@ READ_BEFORE_PARSING = frozenset({"expires"})
 
 @dataclass(frozen=True, slots=True)
 class OutputLimits:
-    """The caps that parsing clamps to (from settings)."""
+    """The caps that parsing clamps to (`max_output_side`, `max_dpr`; made by `Settings.configs()`)."""
 
-    max_side: int = 4096
-    max_dpr: float = 5.0
-    text: TextLimits = TextLimits()
+    max_side: int
+    max_dpr: float
+    text: TextLimits
 
 
 def canonical_name(name: str) -> tuple[str, bool]:
@@ -67,7 +67,7 @@ def _from_base64(name: str, raw: str) -> str:
         raise InvalidParam(f"{name[:64]} must be URL-safe Base64 of UTF-8 text") from None
 
 
-def parse_query(pairs: Iterable[tuple[str, str]], limits: OutputLimits = OutputLimits()) -> TransformSpec:
+def parse_query(pairs: Iterable[tuple[str, str]], limits: OutputLimits) -> TransformSpec:
     """Parse (name, value) pairs into a canonical, clamped TransformSpec.
 
     Raises UnknownParam, UnsupportedParam, DuplicateParam, InvalidParam or ParamOutOfRange

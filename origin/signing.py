@@ -32,9 +32,9 @@ _EXPIRES = re.compile(r"[0-9]{1,12}")
 
 @dataclass(frozen=True, slots=True)
 class Signer:
-    imgix_tokens: tuple[str, ...] = ()
-    hmac_keys: tuple[bytes, ...] = ()
-    required: bool = False
+    imgix_tokens: tuple[str, ...]
+    hmac_keys: tuple[bytes, ...]
+    required: bool
     """Every URL must be signed; otherwise unsigned URLs are served and a present `s` is checked."""
 
     @property

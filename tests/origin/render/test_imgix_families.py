@@ -12,16 +12,19 @@ import pytest
 from origin.errors import OriginError
 from origin.formats import Accepts
 from origin.params import parse_query
-from origin.render import RenderConfig, render
+from origin.render import render
 from origin.render.guard import RenderGuard
+from origin.settings import defaults
 from tests.images import BLUE, GREEN, RED, WHITE, close, decode, encode, flat, magic, pixel, quadrants
+
+LIMITS = defaults().output
 
 SOURCE = encode(quadrants(300, 200))
 
 
 def run(query: str, data: bytes = SOURCE, images: dict[str, bytes] | None = None):
-    spec = parse_query(parse_qsl(query, keep_blank_values=True))
-    return render(data, spec, Accepts.LEGACY, RenderConfig(), None, RenderGuard(), images=images or {})
+    spec = parse_query(parse_qsl(query, keep_blank_values=True), LIMITS)
+    return render(data, spec, Accepts.LEGACY, defaults().render, None, RenderGuard(), images=images or {})
 
 
 def image_of(query: str, **kwargs):
@@ -346,7 +349,7 @@ def test_bad_values_are_400s(query):
     from origin.errors import OriginError
 
     with pytest.raises(OriginError) as info:
-        parse_query(parse_qsl(query))
+        parse_query(parse_qsl(query), LIMITS)
     assert info.value.status == 400
 
 
@@ -487,9 +490,9 @@ def test_gradient_without_colours_takes_the_image_vibrant_dark_and_light():
 
 
 def test_gradient_details_need_fill_gradient():
-    assert parse_query([("fill-gradient-type", "radial")]) == parse_query([])
-    solid = parse_query(parse_qsl("fit=fill&w=10&fill-gradient-linear=f00,00f"))
-    assert solid == parse_query(parse_qsl("fit=fill&w=10"))
+    assert parse_query([("fill-gradient-type", "radial")], LIMITS) == parse_query([], LIMITS)
+    solid = parse_query(parse_qsl("fit=fill&w=10&fill-gradient-linear=f00,00f"), LIMITS)
+    assert solid == parse_query(parse_qsl("fit=fill&w=10"), LIMITS)
 
 
 def test_palette_json_names_dominant_colors_by_lightness_and_saturation():

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from origin.render import RenderConfig, blend, watermark
+from origin.render import blend, watermark
 from origin.render.blend import BlendOptions
 from origin.render.overlays import options
 from origin.render.text import TextOptions
 from origin.render.watermark import MarkOptions
+from origin.settings import defaults
 from origin.spec import TransformSpec
 from tests.images import close, encode, flat, pixel
 
-CONFIG = RenderConfig()
+CONFIG = defaults().render
 WHITE = (255, 255, 255)
 RED = (255, 0, 0)
 
