@@ -56,7 +56,10 @@ def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
     `pad` (and `pad-top`... which override it per side) lies inside the requested size, so
     the content gets the box minus the padding, and the content's own cap shrinks by the
     padding so the output stays within `max_side` (a pad too wide for the cap is narrowed
-    to leave one pixel of content). With fit=crop, `min-w`... `max-h` bound the box.
+    to leave one pixel of content). A `border` frames the padded image the same way (its
+    widths join the padding: the frame is drawn over them later), so without `w`/`h` it
+    adds to the size and with them the framed image fits the box, as imgix documents for
+    `pad`. With fit=crop, `min-w`... `max-h` bound the box.
     """
     w = _px(spec.w, src_w, spec.dpr)
     h = _px(spec.h, src_h, spec.dpr)
@@ -74,12 +77,23 @@ def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
     return replace(result, pad=pad) if any(pad) else result
 
 
+def border_sides(spec: TransformSpec) -> tuple[int, int, int, int]:
+    """The frame's width per side (top, right, bottom, left): `border-<side>` if given, else
+    `border`'s width; none without a border."""
+    if spec.border is None:
+        return 0, 0, 0, 0
+    given = (spec.border_top, spec.border_right, spec.border_bottom, spec.border_left)
+    top, right, bottom, left = (spec.border[0] if side is None else side for side in given)
+    return top, right, bottom, left
+
+
 def _padding(spec: TransformSpec, max_side: int) -> tuple[int, int, int, int]:
-    """Per side: `pad-<side>` if given, else `pad`; each axis narrowed to leave one pixel."""
-    sides = [
+    """Per side: `pad-<side>` if given, else `pad`, plus the border's width; each axis narrowed
+    to leave one pixel."""
+    pads = [
         spec.pad if side is None else side for side in (spec.pad_top, spec.pad_right, spec.pad_bottom, spec.pad_left)
     ]
-    top, right, bottom, left = sides
+    top, right, bottom, left = (p + b for p, b in zip(pads, border_sides(spec), strict=True))
     room = max_side - 1
     if top + bottom > room:
         k = room / (top + bottom)

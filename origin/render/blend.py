@@ -101,6 +101,8 @@ def _to_box(layer: pyvips.Image, box: tuple[int, int], opts: BlendOptions) -> py
     bw, bh = box
     if opts.fit == "clamp":
         return layer.embed((bw - layer.width) // 2, (bh - layer.height) // 2, bw, bh, extend="copy")
+    if "faces" in opts.crop:
+        layer = layer.copy_memory()  # the detector reads it once and the crop again: not sequentially
     found = faces.detect(layer) if "faces" in opts.crop else []
     if found:
         return layer.crop(*faces.centre_on((0, 0, bw, bh), faces.union(found), layer.width, layer.height))

@@ -36,9 +36,9 @@ def needs_faces(spec: TransformSpec) -> bool:
 def find_faces(ctx: Context) -> None:
     """Detect faces on the oriented, trimmed image; boxes kept at the logical scale.
 
-    Animations keep one geometry for every frame, so there crop=faces is centred and
-    facearea falls back, as smart crops do (README)."""
-    if not needs_faces(ctx.spec) or not ctx.smart_allowed:
+    An animation keeps one geometry for every frame: its faces are found on the first frame
+    and handed to the others (`ctx.faces` already set), as its trim box is (README)."""
+    if not needs_faces(ctx.spec) or ctx.faces is not None:
         return
     found = faces.detect(ctx.image)
     fx, fy = ctx.logical[0] / ctx.image.width, ctx.logical[1] / ctx.image.height

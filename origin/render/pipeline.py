@@ -16,6 +16,7 @@ from ..errors import CorruptImage
 from ..formats import Accepts, output_format
 from ..geometry import plan
 from ..spec import TransformSpec
+from ..urlparams import density
 from . import palette
 from .budget import estimate
 from .config import RenderConfig
@@ -232,6 +233,7 @@ def render(
     With `palette`, the body is the rendered image's colour palette (CSS or JSON) instead.
     """
     _require_faces(spec)
+    spec = density.fold(spec, spec.dpr)  # dpr stays in a spec only beside a share of the source
     info = probe(data, config)
     fmt = output_format(spec.fm, "format" in spec.auto, info.format, accepts, info.has_alpha)
     if spec.palette is not None:
@@ -287,16 +289,18 @@ def _render_still(data: bytes, info: SourceInfo, job: _Job, guard: RenderGuard, 
 
 def _render_animation(data: bytes, job: _Job, guard: RenderGuard) -> pyvips.Image:
     """Every frame through the same pipeline, with one size for all: smart crops are
-    centred and the first frame's trim box is applied to every frame."""
+    centred, and the first frame's trim box and faces are applied to every frame."""
     source = guard.track(pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="truncated"))
     frame_height = source.get("page-height") if source.get_typeof("page-height") else source.height
     frames = []
     trim_box = None
+    found = None
     for index in range(source.height // frame_height):
         frame = source.crop(0, index * frame_height, source.width, frame_height)
         ctx = job.context(frame, (frame.width, frame.height), smart_allowed=False, trim_box=trim_box)
+        ctx.faces = found
         frames.append(_run(ctx, guard))
-        trim_box = ctx.trim_box
+        trim_box, found = ctx.trim_box, ctx.faces
     joined = pyvips.Image.arrayjoin(frames, across=1).copy()
     joined.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
     for field in ("delay", "loop", "gif-delay"):

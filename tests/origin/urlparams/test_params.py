@@ -118,6 +118,40 @@ def test_dpr_beside_a_pixel_size_is_folded_away():
     assert (spec.w, spec.h, spec.dpr) == (600.0, 400.0, 1.0)
 
 
+@pytest.mark.parametrize(
+    ("scaled", "folded"),
+    [
+        ("w=100&dpr=2&txt=hi&txt-size=20", "w=200&txt=hi&txt-size=40&txt-pad=20"),
+        ("w=100&dpr=2&txt=hi", "w=200&txt=hi&txt-size=24&txt-pad=20"),
+        (
+            "w=100&dpr=1.5&txt=hi&txt-line=2&txt-shad=3&txt-lead=4&txt-track=2&txt-width=80",
+            "w=150&txt=hi&txt-size=18&txt-pad=15&txt-line=3&txt-shad=4.5&txt-lead=6&txt-track=3&txt-width=120",
+        ),
+        ("w=100&dpr=2&pad=5&pad-left=3", "w=200&pad=10&pad-left=6"),
+        (
+            "w=100&dpr=2&border=3,000&border-top=1&border-radius=4&border-radius-inner=1,2,3,4",
+            "w=200&border=6,000&border-top=2&border-radius=8&border-radius-inner=2,4,6,8",
+        ),
+        (
+            "w=100&dpr=2&mark=a.png&mark-w=20&mark-h=0.5&mark-x=3",
+            "w=200&mark=a.png&mark-w=40&mark-h=0.5&mark-x=6&mark-pad=10",
+        ),
+        (
+            "w=100&dpr=2&blend=b.png&blend-w=30&blend-pad=2&blend-y=1",
+            "w=200&blend=b.png&blend-w=60&blend-pad=4&blend-y=2",
+        ),
+        ("w=100&dpr=2&mask=corners&corner-radius=5", "w=200&mask=corners&corner-radius=10"),
+        ("w=100&dpr=2&transparency=grid", "w=200&transparency=grid&grid-size=8"),
+        ("w=100&dpr=2&txt=hi&txt-line=40", "w=200&txt=hi&txt-size=24&txt-pad=20&txt-line=64"),  # the 1x cap holds
+        ("dpr=2&txt=hi&pad=5", "txt=hi&pad=5"),  # imgix: dpr needs w or h
+    ],
+)
+def test_dpr_scales_every_length_in_output_pixels(scaled: str, folded: str) -> None:
+    """imgix's lengths are CSS pixels: at dpr=2 text, paddings, borders, overlay boxes and
+    offsets are twice as many output pixels, so a 2x URL is the 1x one drawn denser."""
+    assert canonical(parse(scaled)) == canonical(parse(folded))
+
+
 def test_dpr_beside_a_share_is_kept_and_capped():
     spec = parse("w=0.5&h=200&dpr=4.5", replace(defaults().output, max_dpr=4.0))
     assert (spec.w, spec.h, spec.dpr) == (0.5, 200.0, 4.0)
