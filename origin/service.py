@@ -42,7 +42,7 @@ from .storage import ObjectInfo, Reader, Storage
 
 log = logging.getLogger("origin.service")
 
-PIPELINE_VERSION = "7"
+PIPELINE_VERSION = "8"
 """Bump when rendering changes what bytes a spec produces, so old variants are not served."""
 SMALL_ORIGINAL = 1024 * 1024
 """Originals up to this size are read whole, coalesced and cached; larger ones are streamed."""

@@ -11,6 +11,7 @@ A scaled value is held to the cap its parameter has at 1x (`CAPS`): those caps b
 cost of a render in output pixels (an outline's rank window, a text layout), whatever the
 density. Shares of the base image (`mark-w=0.5`) are not lengths and are left alone, as
 are effect strengths (`blur`, `px`, `usmrad`...) and the source-pixel `rect` and `trim-pad`.
+`min-w`... `max-h` bound `w` and `h` once dpr is in them, so they are scaled with them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ CAPS: dict[str, float] = {
     "txt_lead": 1000, "txt_track": 200,
     "mark_pad": 2048, "mark_x": 1_000_000, "mark_y": 1_000_000, "mark_w": 8192, "mark_h": 8192,
     "blend_pad": 2048, "blend_x": 1_000_000, "blend_y": 1_000_000, "blend_w": 8192, "blend_h": 8192,
-    "grid_size": 1024,
+    "grid_size": 1024, "min_w": 8192, "max_w": 8192, "min_h": 8192, "max_h": 8192,
 }  # fmt: skip
 """Each scaled field and the cap its parser clamps it to at 1x (urlparams/*.py)."""
 _BORDER_CAP = 2048
