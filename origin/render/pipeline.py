@@ -16,7 +16,7 @@ from ..errors import CorruptImage
 from ..formats import Accepts, output_format
 from ..geometry import plan
 from ..spec import TransformSpec
-from . import palette
+from . import palette, pillow
 from .budget import estimate
 from .config import RenderConfig
 from .encode import encode
@@ -249,12 +249,7 @@ def _render_still(
     blend: bytes | None,
     images: Mapping[str, bytes],
 ) -> pyvips.Image:
-    options: dict[str, object] = {"fail_on": "truncated"}
-    if not _needs_random_access(info, spec):
-        options["access"] = "sequential"
-    if shrink > 1:
-        options["shrink"] = shrink
-    image = guard.track(pyvips.Image.new_from_buffer(data, "", **options))
+    image = guard.track(_load(data, info, spec, shrink, guard))
     ctx = Context(
         image=image,
         logical=(info.width, info.height),
@@ -277,6 +272,23 @@ def _render_still(
     if needed < shrink:
         return _render_still(data, info, spec, fmt, config, guard, mark, needed, blend, images)
     return _run(ctx, guard, _AFTER_TRIM)
+
+
+def _load(data: bytes, info: SourceInfo, spec: TransformSpec, shrink: int, guard: RenderGuard) -> pyvips.Image:
+    """The source decoded at 1/`shrink`: a shrunk JPEG by libjpeg-turbo where that gives libvips'
+    own result for less CPU (see `pillow.py`), anything else by libvips."""
+    if shrink > 1 and info.format == "jpg":
+        decoded = pillow.decode_jpeg(
+            data, pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), ""), shrink, guard
+        )
+        if decoded is not None:
+            return decoded
+    options: dict[str, object] = {"fail_on": "truncated"}
+    if not _needs_random_access(info, spec):
+        options["access"] = "sequential"
+    if shrink > 1:
+        options["shrink"] = shrink
+    return pyvips.Image.new_from_buffer(data, "", **options)
 
 
 def _render_animation(
