@@ -49,11 +49,6 @@ _NAMED: dict[str, dict[str, Any]] = {
         "description": "comma-separated: top, bottom, left, right, faces, and at most one of entropy, edges, focalpoint",
         "examples": ["top,left", "entropy", "focalpoint"],
     },
-    "mark_align": {
-        "type": "string",
-        "description": "comma-separated: one of top, middle, bottom and one of left, center, right",
-        "examples": ["bottom,right"],
-    },
     "auto": {
         "type": "string",
         "description": "comma-separated: format, compress, enhance, redeye",

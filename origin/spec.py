@@ -191,6 +191,11 @@ class TransformSpec:
         """The storage key of a mask image (`mask` that is not a shape)."""
         return self.mask if self.mask not in (None, *MASK_SHAPES) else None
 
+    def forget(self, *fields: str) -> TransformSpec:
+        """This spec with `fields` back at their defaults (a family's finish step forgets what
+        cannot act, so it mints no variant)."""
+        return dataclasses.replace(self, **{name: getattr(_DEFAULT, name) for name in fields})
+
     def storage_keys(self) -> dict[str, str]:
         """Other images in the same storage this render reads, by parameter: `mark`, `mask`, `blend`."""
         keys = {"mark": self.mark, "mask": self.mask_key, "blend": self.blend}

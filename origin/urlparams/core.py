@@ -6,14 +6,13 @@ spec (strict: refused outside; suggested: clamped into it).
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..errors import InvalidParam, ParamOutOfRange, UnsupportedParam
 from ..formats import OUTPUT_FORMATS
 from ..keys import bidi_controls
 from ..spec import Rect, RectPart, TransformSpec
 from .table import Family, Param
 from .values import (
+    alignment,
     angle,
     boolean,
     choice,
@@ -23,6 +22,7 @@ from .values import (
     decimal,
     integer,
     ranged_decimal,
+    sides,
     storage_key,
     text,
     word_list,
@@ -34,8 +34,6 @@ MAX_DPR = 5.0
 FITS = ("clip", "max", "min", "crop", "fill", "fillmax", "scale", "clamp", "facearea")
 POSITIONS = frozenset({"top", "bottom", "left", "right"})
 SMART = frozenset({"entropy", "edges", "focalpoint"})
-ALIGN_V = frozenset({"top", "middle", "bottom"})
-ALIGN_H = frozenset({"left", "center", "right"})
 RATIO_FITS = ("crop", "fill")
 """`ar` sets the frame for fit=crop and fit=fill; with any other fit it cannot act."""
 
@@ -78,18 +76,9 @@ def fit(name: str, raw: str) -> str:
 
 def crop(name: str, raw: str) -> tuple[str, ...]:
     """Sides, one smart mode, and `faces` (the faces when any are found, else the rest decides)."""
-    words = word_list(name, raw, POSITIONS | SMART | {"faces"})
-    if {"top", "bottom"} <= set(words) or {"left", "right"} <= set(words):
-        raise InvalidParam(f"{name} cannot combine opposite sides")
+    words = sides(name, raw, POSITIONS | SMART | {"faces"})
     if len(SMART.intersection(words)) > 1:
         raise InvalidParam(f"{name} takes at most one of entropy, edges, focalpoint")
-    return words
-
-
-def mark_align(name: str, raw: str) -> tuple[str, ...]:
-    words = word_list(name, raw, ALIGN_V | ALIGN_H)
-    if len(ALIGN_V.intersection(words)) > 1 or len(ALIGN_H.intersection(words)) > 1:
-        raise InvalidParam(f"{name} takes at most one vertical and one horizontal alignment")
     return words
 
 
@@ -175,13 +164,6 @@ def filename(name: str, raw: str) -> str:
     return value
 
 
-_DEFAULT = TransformSpec()
-
-
-def _forget(spec: TransformSpec, *fields: str) -> TransformSpec:
-    return dataclasses.replace(spec, **{f: getattr(_DEFAULT, f) for f in fields})
-
-
 def finish(spec: TransformSpec) -> TransformSpec:
     """imgix's dependencies: forget what cannot change the image, so it cannot mint new
     variants. `ar` acts only with fit=crop or fit=fill, `crop` only where a region is cut
@@ -190,21 +172,21 @@ def finish(spec: TransformSpec) -> TransformSpec:
     if spec.trim == "color" and spec.trim_color is None:
         raise InvalidParam("trim=color needs trim-color")
     if spec.fit not in RATIO_FITS:
-        spec = _forget(spec, "ar")
+        spec = spec.forget("ar")
     if spec.fit not in ("crop", "min"):
-        spec = _forget(spec, "crop")
+        spec = spec.forget("crop")
     if "focalpoint" not in spec.crop:
-        spec = _forget(spec, "fp_x", "fp_y", "fp_z")
+        spec = spec.forget("fp_x", "fp_y", "fp_z")
     if spec.fit not in ("fill", "fillmax"):
-        spec = _forget(spec, "fill", "fill_color")
+        spec = spec.forget("fill", "fill_color")
     elif spec.fill in ("blur", "gradient"):
-        spec = _forget(spec, "fill_color")
+        spec = spec.forget("fill_color")
     if spec.trim is None:
-        spec = _forget(spec, "trim_tol")
+        spec = spec.forget("trim_tol")
     if spec.trim != "color":
-        spec = _forget(spec, "trim_color")
+        spec = spec.forget("trim_color")
     if spec.mark is None:
-        spec = _forget(spec, "mark_align", "mark_alpha", "mark_scale", "mark_pad")
+        spec = spec.forget("mark_align", "mark_alpha", "mark_scale", "mark_pad")
     return spec
 
 
@@ -245,7 +227,7 @@ FAMILY = Family(
         Param("lossless", boolean),
         Param("auto", auto),
         Param("mark", storage_key),
-        Param("mark-align", mark_align),
+        Param("mark-align", alignment),
         Param("mark-alpha", clamped(0, 100)),
         Param("mark-scale", clamped(1, 100)),
         Param("mark-pad", clamped(0, 2048)),

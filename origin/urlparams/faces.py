@@ -3,8 +3,6 @@ values of `fit` and `crop`, in core). Detection itself is render/faces.py, an op
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..errors import InvalidParam
 from ..spec import TransformSpec
 from .table import Family, Param
@@ -17,15 +15,12 @@ def faces(name: str, raw: str) -> bool:
     return True
 
 
-_DEFAULT = TransformSpec()
-
-
 def finish(spec: TransformSpec) -> TransformSpec:
     """`faces` acts only with fm=json, `faceindex` and `facepad` only with fit=facearea."""
     if not spec.is_json:
-        spec = dataclasses.replace(spec, faces=False)
+        spec = spec.forget("faces")
     if spec.fit != "facearea":
-        spec = dataclasses.replace(spec, faceindex=_DEFAULT.faceindex, facepad=_DEFAULT.facepad)
+        spec = spec.forget("faceindex", "facepad")
     return spec
 
 

@@ -3,8 +3,6 @@ them): the gradient's type, colours, direction, radial centre and radii, and col
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..errors import InvalidParam
 from ..spec import TransformSpec
 from .table import Family, Param
@@ -67,8 +65,7 @@ def finish(spec: TransformSpec) -> TransformSpec:
         forget = RADIAL
     if spec.fit != "fillmax":
         forget = (*forget, "fill_max")  # it acts on fit=fillmax's canvas only
-    default = TransformSpec()
-    return dataclasses.replace(spec, **{f: getattr(default, f) for f in forget})
+    return spec.forget(*forget)
 
 
 FAMILY = Family(

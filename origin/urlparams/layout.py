@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..errors import InvalidParam
 from ..spec import MASK_SHAPES, Color, TransformSpec
 from .table import Family, Param
@@ -57,8 +55,7 @@ def finish(spec: TransformSpec) -> TransformSpec:
         forget += ["grid_colors", "grid_size"]
     if not forget:
         return spec
-    default = TransformSpec()
-    return dataclasses.replace(spec, **{f: getattr(default, f) for f in forget})
+    return spec.forget(*forget)
 
 
 FAMILY = Family(

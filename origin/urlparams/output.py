@@ -3,7 +3,6 @@ palettes, the focal-point debug overlay and client hints."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from ..errors import InvalidParam, UnsupportedParam
@@ -41,15 +40,14 @@ def prefix(name: str, raw: str) -> str:
 def finish(spec: TransformSpec) -> TransformSpec:
     """`colors` and `prefix` act only with a palette (prefix only with palette=css);
     fp-debug only where the focal point is used (fit=crop&crop=focalpoint)."""
-    default = TransformSpec()
     if spec.palette is None:
-        spec = dataclasses.replace(spec, colors=default.colors)
+        spec = spec.forget("colors")
     if spec.palette != "css":
-        spec = dataclasses.replace(spec, prefix=default.prefix)
+        spec = spec.forget("prefix")
     if spec.fit != "crop" or "focalpoint" not in spec.crop:
-        spec = dataclasses.replace(spec, fp_debug=False)
+        spec = spec.forget("fp_debug")
     if spec.chromasub is not None and spec.fm not in (None, "jpg", "pjpg"):
-        spec = dataclasses.replace(spec, chromasub=None)
+        spec = spec.forget("chromasub")
     return spec
 
 

@@ -16,11 +16,9 @@ from ..errors import InvalidParam, ParamOutOfRange
 from ..keys import validate_key
 from ..spec import TransformSpec
 from .table import Family, Param
-from .values import angle, choice, clamped, color, decimal, integer, ranged, storage_key, word_list
+from .values import alignment, angle, choice, clamped, color, decimal, integer, ranged, sides, storage_key
 
 MAX_PIXELS = 8192
-_ALIGN_V = frozenset({"top", "middle", "bottom"})
-_ALIGN_H = frozenset({"left", "center", "right"})
 _SIDES = frozenset({"top", "bottom", "left", "right"})
 BLEND_MODES = (
     "color", "burn", "dodge", "darken", "difference", "exclusion", "hardlight", "hue", "lighten",
@@ -36,13 +34,6 @@ def box_size(name: str, raw: str) -> float:
     if 2 <= value <= MAX_PIXELS + 0.49:
         return float(int(value + 0.5))
     raise ParamOutOfRange(f"{name} must be between 2 and {MAX_PIXELS} pixels, or a share in (0, 1]")
-
-
-def align(name: str, raw: str) -> tuple[str, ...]:
-    words = word_list(name, raw, _ALIGN_V | _ALIGN_H)
-    if len(_ALIGN_V.intersection(words)) > 1 or len(_ALIGN_H.intersection(words)) > 1:
-        raise InvalidParam(f"{name} takes at most one vertical and one horizontal alignment")
-    return words
 
 
 def mark_base(name: str, raw: str) -> str:
@@ -62,21 +53,13 @@ def blend(name: str, raw: str) -> object:
 
 
 def blend_crop(name: str, raw: str) -> tuple[str, ...]:
-    words = word_list(name, raw, _SIDES | {"faces"})
-    if {"top", "bottom"} <= set(words) or {"left", "right"} <= set(words):
-        raise InvalidParam(f"{name} cannot combine opposite sides")
-    return words
+    return sides(name, raw, _SIDES | {"faces"})
 
 
-_DEFAULT = TransformSpec()
 _MARK = ("mark_w", "mark_h", "mark_fit", "mark_x", "mark_y", "mark_rot", "mark_tile", "mark_base")
 _BLEND = tuple(f.name for f in dataclasses.fields(TransformSpec) if f.name.startswith("blend_"))
 _BLEND_IMAGE: tuple[str, ...] = ("blend_w", "blend_h", "blend_fit", "blend_crop", "blend_size", "blend_x")
 _BLEND_IMAGE += ("blend_y", "blend_align", "blend_pad")
-
-
-def _forget(spec: TransformSpec, *fields: str) -> TransformSpec:
-    return dataclasses.replace(spec, **{f: getattr(_DEFAULT, f) for f in fields})
 
 
 def finish(spec: TransformSpec) -> TransformSpec:
@@ -85,15 +68,15 @@ def finish(spec: TransformSpec) -> TransformSpec:
     parameters are inert with it, as every blend-* is without a blend."""
     if spec.mark_base is not None and spec.mark is not None:
         spec = dataclasses.replace(spec, mark=validate_key(f"{spec.mark_base}/{spec.mark.lstrip('/')}"))
-    spec = _forget(spec, "mark_base")
+    spec = spec.forget("mark_base")
     if spec.mark is None:
-        spec = _forget(spec, *_MARK)
+        spec = spec.forget(*_MARK)
     if spec.mark_w is not None or spec.mark_h is not None:
-        spec = _forget(spec, "mark_scale")
+        spec = spec.forget("mark_scale")
     if spec.mark_w is None or spec.mark_h is None:
-        spec = _forget(spec, "mark_fit")
+        spec = spec.forget("mark_fit")
     if spec.mark_tile is not None:
-        spec = _forget(spec, "mark_align", "mark_x", "mark_y")
+        spec = spec.forget("mark_align", "mark_x", "mark_y")
     if isinstance(spec.blend, tuple):
         if spec.blend_color is not None:
             raise InvalidParam("blend and blend-color both give a colour: give it once")
@@ -101,9 +84,9 @@ def finish(spec: TransformSpec) -> TransformSpec:
     if spec.blend is not None and spec.blend_color is not None:
         raise InvalidParam("blend-color cannot be combined with a blend image (blend=<key>)")
     if spec.blend is None:
-        spec = _forget(spec, *(_BLEND_IMAGE if spec.blend_color is not None else _BLEND))
+        spec = spec.forget(*(_BLEND_IMAGE if spec.blend_color is not None else _BLEND))
     elif spec.blend_fit != "crop":
-        spec = _forget(spec, "blend_crop")
+        spec = spec.forget("blend_crop")
     return spec
 
 
@@ -121,7 +104,6 @@ box_size.schema = {  # type: ignore[attr-defined]
 mark_base.schema = {"type": "string", "description": "a key prefix in the same storage (not a URL)"}  # type: ignore[attr-defined]
 blend.schema = {"type": "string", "description": "a colour, or the key of another image in the same storage"}  # type: ignore[attr-defined]
 offset.schema = {"type": "integer", "minimum": 0}  # type: ignore[attr-defined]
-align.schema = {"type": "string", "description": "one of top, middle, bottom and one of left, center, right"}  # type: ignore[attr-defined]
 blend_crop.schema = {"type": "string", "description": "comma-separated: top, bottom, left, right, faces"}  # type: ignore[attr-defined]
 
 FAMILY = Family(
@@ -139,7 +121,7 @@ FAMILY = Family(
         Param("blend-color", color),
         Param("blend-mode", choice(BLEND_MODES)),
         Param("blend-alpha", ranged(0, 100)),
-        Param("blend-align", align),
+        Param("blend-align", alignment),
         Param("blend-pad", clamped(0, 2048)),
         Param("blend-x", clamped(0, 1_000_000)),
         Param("blend-y", clamped(0, 1_000_000)),

@@ -15,7 +15,7 @@ from ..errors import InvalidParam, ParamOutOfRange
 from ..spec import TransformSpec
 from .imgix import SPEC
 from .table import Family, Param
-from .values import Parser, clamped, clamped_decimal, color, word_list
+from .values import Parser, alignment, clamped, clamped_decimal, color, word_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +37,6 @@ COVERED: tuple[tuple[int, int], ...] = (
     (0x2030, 0x203A), (0x20AC, 0x20AC), (0x2122, 0x2122),
 )  # fmt: skip
 """The code points the shipped fonts draw (origin/render/fonts/README.md)."""
-_ALIGN_V = frozenset({"top", "middle", "bottom"})
-_ALIGN_H = frozenset({"left", "center", "right"})
 _CLIP_AT = frozenset({"start", "middle", "end"})
 
 
@@ -68,13 +66,6 @@ def font(name: str, raw: str) -> str:
     return spelled
 
 
-def align(name: str, raw: str) -> tuple[str, ...]:
-    words = word_list(name, raw, _ALIGN_V | _ALIGN_H)
-    if len(_ALIGN_V.intersection(words)) > 1 or len(_ALIGN_H.intersection(words)) > 1:
-        raise InvalidParam(f"{name} takes at most one vertical and one horizontal alignment")
-    return words
-
-
 def clip(name: str, raw: str) -> tuple[str, ...]:
     words = word_list(name, raw, _CLIP_AT | {"ellipsis"})
     if len(_CLIP_AT.intersection(words)) > 1:
@@ -97,7 +88,6 @@ def txt_fit(name: str, raw: str) -> str:
     return raw
 
 
-_DEFAULT = TransformSpec()
 _FIELDS = tuple(f.name for f in dataclasses.fields(TransformSpec) if f.name.startswith("txt_"))
 
 
@@ -105,11 +95,11 @@ def finish(spec: TransformSpec) -> TransformSpec:
     """Without `txt` the rest is inert; `txt-line-color` acts only with an outline, `txt-width`
     0 is no width."""
     if spec.txt is None or not spec.txt.strip():
-        return dataclasses.replace(spec, txt=None, **{f: getattr(_DEFAULT, f) for f in _FIELDS})
+        return spec.forget("txt", *_FIELDS)
     if spec.txt_line == 0:
-        spec = dataclasses.replace(spec, txt_line_color=_DEFAULT.txt_line_color)
+        spec = spec.forget("txt_line_color")
     if spec.txt_width == 0:
-        spec = dataclasses.replace(spec, txt_width=None)
+        spec = spec.forget("txt_width")
     return spec
 
 
@@ -127,7 +117,6 @@ def bound(spec: TransformSpec, limits: TextLimits) -> TransformSpec:
 
 txt.schema = {"type": "string", "maxLength": 500, "description": "text; newlines make lines (max_text_chars)"}  # type: ignore[attr-defined]
 font.schema = {"type": "string", "enum": sorted(FONT_NAMES.values())}  # type: ignore[attr-defined]
-align.schema = {"type": "string", "description": "one of top, middle, bottom and one of left, center, right"}  # type: ignore[attr-defined]
 clip.schema = {"type": "string", "description": "start, middle or end, optionally with ellipsis"}  # type: ignore[attr-defined]
 txt_fit.schema = {"type": "string", "enum": ["max"]}  # type: ignore[attr-defined]
 
@@ -138,7 +127,7 @@ FAMILY = Family(
         Param("txt-font", font),
         Param("txt-size", clamped(1, 100_000)),
         Param("txt-color", color),
-        Param("txt-align", align),
+        Param("txt-align", alignment),
         Param("txt-pad", clamped(0, 2048)),
         Param("txt-width", clamped(0, 8192)),
         Param("txt-fit", txt_fit),

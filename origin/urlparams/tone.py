@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..spec import TransformSpec
 from .table import Family, Param
 from .values import clamped, clamped_decimal, color_pair, ranged
@@ -11,11 +9,10 @@ from .values import clamped, clamped_decimal, color_pair, ranged
 
 def finish(spec: TransformSpec) -> TransformSpec:
     """`usmrad` acts only with `usm`, `duotone-alpha` only with `duotone`."""
-    default = TransformSpec()
     if not spec.usm:
-        spec = dataclasses.replace(spec, usmrad=default.usmrad)
+        spec = spec.forget("usmrad")
     if spec.duotone is None:
-        spec = dataclasses.replace(spec, duotone_alpha=default.duotone_alpha)
+        spec = spec.forget("duotone_alpha")
     return spec
 
 

@@ -159,6 +159,34 @@ def word_list(name: str, raw: str, allowed: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(set(words)))
 
 
+ALIGN_V = frozenset({"top", "middle", "bottom"})
+ALIGN_H = frozenset({"left", "center", "right"})
+
+
+def alignment(name: str, raw: str) -> tuple[str, ...]:
+    """Where an overlay sits (`mark-align`, `txt-align`, `blend-align`): at most one vertical
+    and one horizontal word."""
+    words = word_list(name, raw, ALIGN_V | ALIGN_H)
+    if len(ALIGN_V.intersection(words)) > 1 or len(ALIGN_H.intersection(words)) > 1:
+        raise InvalidParam(f"{name} takes at most one vertical and one horizontal alignment")
+    return words
+
+
+alignment.schema = {  # type: ignore[attr-defined]
+    "type": "string",
+    "description": "comma-separated: one of top, middle, bottom and one of left, center, right",
+    "examples": ["bottom,right"],
+}
+
+
+def sides(name: str, raw: str, allowed: frozenset[str]) -> tuple[str, ...]:
+    """A word list of `allowed` (sides and more) that names no two opposite sides."""
+    words = word_list(name, raw, allowed)
+    if {"top", "bottom"} <= set(words) or {"left", "right"} <= set(words):
+        raise InvalidParam(f"{name} cannot combine opposite sides")
+    return words
+
+
 def storage_key(name: str, raw: str) -> str:
     """Another image in the same storage: a key, never a URL (the origin fetches no URLs)."""
     if "://" in raw or raw.startswith("//"):

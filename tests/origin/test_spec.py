@@ -70,3 +70,9 @@ def test_defaults_are_dropped_field_by_field():
 def test_mark_align_default_is_dropped():
     assert canonical(TransformSpec(mark_align=("bottom", "right"))) == ""
     assert canonical(TransformSpec(mark_align=("left", "top"))) == "mark-align=left,top"
+
+
+def test_forget_puts_only_the_named_fields_back_at_their_defaults():
+    spec = TransformSpec(w=100, fit="crop", crop=("top",), mark_align=("left", "top"))
+    assert spec.forget("crop", "mark_align") == TransformSpec(w=100, fit="crop")
+    assert spec.forget() == spec

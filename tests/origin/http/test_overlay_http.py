@@ -58,6 +58,21 @@ async def test_text_is_drawn_in_its_colour_and_txt64_is_txt(client, store) -> No
     assert encoded["ETag"] == headers["ETag"] and body64 == body
 
 
+async def test_typesetting_parameters_reach_the_text(client, store) -> None:  # type: ignore[no-untyped-def]
+    """txt-lead, txt-track and txt-lig (by their aliases too) change what is drawn."""
+    store("white.png", encode(flat(400, 200, WHITE)))
+
+    async def ink(query: str) -> tuple[int, int, int, int]:
+        status, _, body = await fetch(client, f"/white.png?txt-size=40&txt-align=top,left&fm=png&{query}")
+        assert status == 200, body
+        return decode(body).find_trim(threshold=40, background=list(WHITE))
+
+    two_lines = quote("HHH\nHHH")
+    assert (await ink(f"txt={two_lines}&txtlead=30"))[3] - (await ink(f"txt={two_lines}"))[3] == 30
+    assert (await ink("txt=HHHHH&tt=10"))[2] - (await ink("txt=HHHHH"))[2] == pytest.approx(40, abs=2)
+    assert (await ink("txt=ffi&txtlig=0"))[2] > (await ink("txt=ffi"))[2]
+
+
 async def test_text_limits_come_from_settings(make_client, store) -> None:  # type: ignore[no-untyped-def]
     store("white.png", encode(flat(300, 100, WHITE)))
     client = await make_client(max_text_chars=5, max_text_lines=2)

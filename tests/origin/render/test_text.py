@@ -134,3 +134,66 @@ def test_limits_are_refused_by_name() -> None:
 def test_huge_sizes_are_bounded_by_the_box() -> None:
     image = draw(800, 200, text="W" * 500, size=10_000)
     assert (image.width, image.height) == (800, 200)
+
+
+# -- typesetting: txt-lead, txt-track, txt-lig ---------------------------------------------
+
+
+def ink_rows(image, background=WHITE, threshold=40) -> list[bool]:  # type: ignore[no-untyped-def]
+    """For each row of the image, whether it holds any ink."""
+    differs = (image - list(background)).abs().bandor() > threshold
+    _, rows = (differs / 255).project()
+    return [rows.getpoint(0, y)[0] > 0 for y in range(rows.height)]
+
+
+def line_gaps(image) -> list[int]:  # type: ignore[no-untyped-def]
+    """Heights of the blank bands between runs of inked rows (between lines of text)."""
+    rows = ink_rows(image)
+    first, last = rows.index(True), len(rows) - 1 - rows[::-1].index(True)
+    gaps, run = [], 0
+    for inked in rows[first : last + 1]:
+        if inked:
+            if run:
+                gaps.append(run)
+            run = 0
+        else:
+            run += 1
+    return gaps
+
+
+@pytest.mark.parametrize("wrap", [None, 160], ids=["newline", "txt-width"])
+def test_txt_lead_widens_the_gap_between_lines_by_its_pixels(wrap: int | None) -> None:
+    """imgix: txt-lead sets the leading (line spacing). The blank band between two lines'
+    ink grows by exactly the leading asked, whether lines come from newlines or wrapping."""
+    words = "HHHH\nHHHH" if wrap is None else "HHHH HHHH"
+    tight = line_gaps(draw(400, 300, text=words, width=wrap, align=("top", "left")))
+    loose = line_gaps(draw(400, 300, text=words, width=wrap, lead=24, align=("top", "left")))
+    assert len(tight) == len(loose) == 1, (tight, loose)  # two lines of ink, one gap
+    assert loose[0] - tight[0] == 24
+
+
+def test_txt_track_widens_a_line_by_its_pixels_per_letter() -> None:
+    """imgix: txt-track sets the tracking (letter spacing): each of the n letters gets the
+    extra pixels, so the ink of a line grows by (n - 1) x txt-track."""
+    plain = ink_box(draw(400, 120, text="HHHHH", align=("top", "left")))
+    spaced = ink_box(draw(400, 120, text="HHHHH", track=10, align=("top", "left")))
+    tighter = ink_box(draw(400, 120, text="HHHHH", track=-3, align=("top", "left")))
+    assert spaced[2] - plain[2] == pytest.approx(4 * 10, abs=2)
+    assert plain[2] - tighter[2] == pytest.approx(4 * 3, abs=2)
+    assert spaced[3] == plain[3]  # only the width changes
+
+
+def test_txt_lig_switches_the_fonts_ligatures() -> None:
+    """The shipped faces carry DejaVu's OpenType ligatures (`liga`: ff, fi, fl, ffi, ffl;
+    `dlig` in the monospaced face). 0 turns the standard ones off, 1 (default) keeps them,
+    2 adds the discretionary ones: the ink of the same text differs at each level."""
+
+    def ink(lig: int, font: str = "sans-serif") -> bytes:
+        image = draw(600, 140, text="ffi fl", size=80, lig=lig, font=font, align=("top", "left"))
+        left, top, width, height = ink_box(image)
+        return image.crop(left, top, width, height).write_to_buffer(".png")
+
+    assert ink(0) != ink(1)  # a ligature glyph replaces f + f + i
+    plain, standard = ink_box(draw(600, 140, text="ffi", size=80, lig=0)), ink_box(draw(600, 140, text="ffi", size=80))
+    assert standard[2] < plain[2]  # the ligature is narrower than the three letters apart
+    assert ink(2, "monospace") != ink(1, "monospace")  # discretionary ligatures of Origin Mono
