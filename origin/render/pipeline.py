@@ -32,7 +32,7 @@ from .overlays import (
     find_faces,
     needs_faces,
 )
-from .probe import SourceInfo, check_animation_cost, check_frames, probe
+from .probe import SourceInfo, check_animation_cost, check_frames, load, probe
 from .steps import (
     Context,
     Step,
@@ -278,9 +278,7 @@ def _load(data: bytes, info: SourceInfo, spec: TransformSpec, shrink: int, guard
     """The source decoded at 1/`shrink`: a shrunk JPEG by libjpeg-turbo where that gives libvips'
     own result for less CPU (see `pillow.py`), anything else by libvips."""
     if shrink > 1 and info.format == "jpg":
-        decoded = pillow.decode_jpeg(
-            data, pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), ""), shrink, guard
-        )
+        decoded = pillow.decode_jpeg(data, load(data), shrink, guard)
         if decoded is not None:
             return decoded
     options: dict[str, object] = {"fail_on": "truncated"}
@@ -288,7 +286,7 @@ def _load(data: bytes, info: SourceInfo, spec: TransformSpec, shrink: int, guard
         options["access"] = "sequential"
     if shrink > 1:
         options["shrink"] = shrink
-    return pyvips.Image.new_from_buffer(data, "", **options)
+    return load(data, **options)
 
 
 def _render_animation(
