@@ -25,16 +25,18 @@ def measure_one(path: Path) -> dict[str, object]:
     """Run in the subprocess: one render of `path`, its peak and the estimate (source bytes excluded)."""
     from origin.formats import Accepts
     from origin.params import parse_query
-    from origin.render import RenderConfig, RenderGuard, harden, probe, render
+    from origin.render import RenderGuard, harden, probe, render
     from origin.render.budget import estimate
     from origin.render.pipeline import jpeg_shrink
+    from origin.settings import defaults
 
     def kib(field: str) -> int:
         with open("/proc/self/status") as f:
             return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
 
     harden()
-    spec, config = parse_query(list(QUERY)), RenderConfig()
+    configs = defaults()
+    spec, config = parse_query(list(QUERY), configs.output), configs.render
     data = path.read_bytes()
     warm = pyvips_png()
     render(warm, spec, Accepts.LEGACY, config, None, RenderGuard())

@@ -35,7 +35,8 @@ from bench.common import (
 )
 from origin.formats import Accepts
 from origin.params import parse_query
-from origin.render import RenderConfig, RenderGuard, render
+from origin.render import RenderGuard, render
+from origin.settings import defaults
 
 # Bounds: repetitions and seconds per measured item (each loop stops at whichever comes first).
 COLD_REPS, COLD_BUDGET = 5, 6.0
@@ -90,8 +91,8 @@ def print_latency_tables(names, a, b, b_render, c, d, sizes) -> dict[str, dict[s
 
 
 def measure_shrink(sources: dict[str, bytes], tmp: Path) -> list[dict[str, float]]:
-    spec = parse_query([("w", str(WIDTH))])
-    config = RenderConfig()
+    spec = parse_query([("w", str(WIDTH))], defaults().output)
+    config = defaults().render
     folder = tmp / "baseline"
     folder.mkdir()
     rows = []
@@ -285,7 +286,7 @@ def run(ctx: Run) -> None:
         best = max(within) if within else None
         within_cpu = [e for e in AVIF_EFFORTS if avif_cpu[e] <= AVIF_TIME_TARGET]
         best_cpu = max(within_cpu) if within_cpu else None
-        default_effort = RenderConfig().avif_effort
+        default_effort = defaults().render.avif_effort
 
         # ------------------------------------------------------------------ summary
         for cls, row in per_class.items():

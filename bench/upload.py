@@ -16,8 +16,9 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import MB, S3_REGION, Run, Server, aws_test_env, content_type, patched_environ, section, start_origin
-from origin.render import RenderConfig, RenderGuard
+from origin.render import RenderGuard
 from origin.render.validate import validate
+from origin.settings import defaults
 
 # Uploads: corpus passes per (backend, concurrency): at least MIN, then stop once past the budget (s), at most MAX.
 UPLOAD_CONCURRENCY = (1, 4)
@@ -169,7 +170,7 @@ async def upload_s3(
 def validate_pass(names: list[str], sources: dict[str, bytes]) -> Callable[[], float]:
     """One sequential corpus pass of the upload check (sniff, markup scan, probe, full decode
     via avg()), in-process: what the origin runs in its render pool per upload. Returns seconds."""
-    config = RenderConfig()
+    config = defaults().render
     for name in names:  # warm-up: loaders
         if name.startswith("S-"):
             validate(sources[name], config, RenderGuard())

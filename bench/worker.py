@@ -77,13 +77,13 @@ def raw_variants(settings) -> Callable[[bytes, str], int]:
     """The floor of one source's warm variants, in-process: per variant, pyvips thumbnail (crop to
     the box, centre) + the origin's own encode call with the worker's quality and efforts, each
     variant from the encoded source as the worker renders them (one decode per variant)."""
-    from origin.app import render_config
     from origin.render.encode import encode
 
-    config = render_config(settings)
+    configs = settings.configs()
+    config = configs.render
     plans = []
     for params in WORKER_PRESETS.values():
-        spec = parse_query([(k, str(v)) for k, v in params.items()])
+        spec = parse_query([(k, str(v)) for k, v in params.items()], configs.output)
         fmts = ("avif", "webp", None) if params.get("auto") == "format" else (None,)  # None: the source's own
         plans.append((spec, fmts))
 

@@ -42,9 +42,9 @@ class Asked:
 class Access:
     """The variant policy, fixed at start (hashed by identity: it keys the memo below)."""
 
-    book: PresetBook = PresetBook()
-    signer: Signer = Signer()
-    limits: OutputLimits = OutputLimits()
+    book: PresetBook
+    signer: Signer
+    limits: OutputLimits
 
 
 @functools.lru_cache(maxsize=4096)
@@ -105,10 +105,13 @@ def expiry(asked: Asked, now: float) -> int | None:
 
 
 def authorize(asked: Asked, access: Access, *, key: str, raw_path: str, now: float) -> TransformSpec:
-    """The spec to serve, or NotFound once `expires` is past, or BadSignature / ParamsNotAllowed (403)."""
+    """The spec to serve, or NotFound once `expires` is past, or BadSignature / ParamsNotAllowed (403).
+
+    A URL that carries `s` (or any URL, under `require_signature`) is verified and then served as
+    asked; an unsigned one is held to presets-only and the width ladder.
+    """
     expiry(asked, now)
-    signed = False
-    if access.signer.enabled:
+    if access.signer.checks(asked.signature):
         verify(
             access.signer,
             signature=asked.signature,
@@ -119,8 +122,6 @@ def authorize(asked: Asked, access: Access, *, key: str, raw_path: str, now: flo
             canonical_spec=canonical(asked.spec),
             now=now,
         )
-        signed = True
-    if signed:
         return asked.spec
     if access.book.presets_only and asked.free_form:
         raise ParamsNotAllowed("this origin serves named presets only; free-form parameters need a signed URL")

@@ -82,12 +82,13 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
         app = create_app(settings, handler_factory=in_process)
     except (PresetError, UnsafeLibvips, StartupError) as exc:
         return _refused("image-origin", exc)
+    from .http.appkeys import CONFIGS
     from .server import run
 
     try:
         # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups. The server
         # owns the socket: deadlines on every phase of a connection, and the connection cap.
-        run(app, settings, access_log=None, shutdown_timeout=settings.render_timeout + 5)
+        run(app, app[CONFIGS].connections, access_log=None)
     except StorageUnusable as exc:  # opened in the app's cleanup context, before serving
         return _refused("image-origin", exc)
     except OSError as exc:
@@ -134,7 +135,9 @@ def run_warm_command(args: argparse.Namespace) -> int:
     except StartupError as exc:
         return _refused("image-origin warm", exc)
     presets = [name.strip() for name in args.presets.split(",") if name.strip()] if args.presets else None
-    return warm_command(settings, prefix=args.prefix, presets=presets, concurrency=args.concurrency, state=args.state)
+    return warm_command(
+        settings.configs(), prefix=args.prefix, presets=presets, concurrency=args.concurrency, state=args.state
+    )
 
 
 def _load(config: Path | None, **overrides: object) -> Settings | None:

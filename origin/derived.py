@@ -20,13 +20,15 @@ notifications leave out, so writing a variant does not notify the worker again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from .errors import NotFound, UnsupportedMedia
 from .formats import MIME, sniff
 from .keys import MAX_KEY_BYTES
-from .settings import Settings
 from .storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    from .settings import StorageConfig
 
 _PAGE = 1000
 
@@ -91,23 +93,7 @@ def _sniffed(data: bytes) -> str:
         return ""  # not an image: treated as absent, the origin renders instead
 
 
-def derived_url(settings: Settings) -> str | None:
-    """The derived storage `settings` ask for: explicit, `none` (off), or the local default.
-
-    The default is the data folder's `_/derived` when originals are in a local folder;
-    on S3 it is off until configured (see the module docstring).
-    """
-    url = settings.derived_storage_url
-    if url == "none":
-        return None
-    if url is not None:
-        return url
-    parts = urlsplit(settings.storage_url)
-    if parts.scheme != "file":
-        return None
-    return f"file://{parts.netloc}{parts.path.rstrip('/')}/_/derived"
-
-
-async def open_derived(settings: Settings) -> DerivedStore | None:
-    url = derived_url(settings)
-    return DerivedStore(await open_storage(url, settings.storage_timeout)) if url is not None else None
+async def open_derived(config: StorageConfig) -> DerivedStore | None:
+    """The derived storage `config` resolved (`Settings.configs()`), or None when there is none."""
+    url = config.derived_url
+    return DerivedStore(await open_storage(url, config.timeout)) if url is not None else None

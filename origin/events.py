@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 from aiohttp import web
 
 from .cache import redis as redis_cache
-from .settings import Settings
+from .settings import EventsConfig, RedisConfig
 from .storage import ObjectInfo
 from .storage_events import Handler, StorageEvent, stream_key, to_fields
 
@@ -45,13 +45,11 @@ class NoEmitter:
 class StreamEmitter:
     """Appends to the Redis stream, within `redis_timeout`, trimmed to about `events_stream_maxlen`."""
 
-    def __init__(self, settings: Settings) -> None:
-        if settings.redis_url is None:
-            raise ValueError("the event stream needs redis_url")
-        self.client = redis_cache.connect(settings.redis_url, settings.redis_timeout)
-        self.stream = stream_key(settings.redis_prefix)
-        self.timeout = settings.redis_timeout
-        self.maxlen = settings.events_stream_maxlen
+    def __init__(self, redis: RedisConfig, maxlen: int) -> None:
+        self.client = redis_cache.connect(redis.url, redis.timeout)
+        self.stream = stream_key(redis.prefix)
+        self.timeout = redis.timeout
+        self.maxlen = maxlen
 
     async def emit(self, event: StorageEvent) -> None:
         try:
@@ -103,18 +101,18 @@ class QueueEmitter:
 
 @contextlib.asynccontextmanager
 async def open_emitter(
-    app: web.Application, settings: Settings, handler_factory: HandlerFactory | None
+    app: web.Application, redis: RedisConfig | None, config: EventsConfig, handler_factory: HandlerFactory | None
 ) -> AsyncIterator[Emitter]:
-    """The emitter `settings` ask for; open it once the app's service is (the in-process handler
+    """The stream with Redis, else the in-process queue with a handler, else nothing; open it once the app's service is (the in-process handler
     uses it), close it once the writes that emit have drained (create_app's lifetime does both)."""
     async with contextlib.AsyncExitStack() as stack:
-        if settings.redis_url is not None:
-            stream = StreamEmitter(settings)
+        if redis is not None:
+            stream = StreamEmitter(redis, config.stream_maxlen)
             stack.push_async_callback(stream.close)
             yield stream
         elif handler_factory is not None:
             handler = await stack.enter_async_context(handler_factory(app))
-            local = QueueEmitter(handler, settings.events_queue_size)
+            local = QueueEmitter(handler, config.queue_size)
             stack.push_async_callback(local.close)
             yield local
         else:

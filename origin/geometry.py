@@ -11,6 +11,7 @@ output size, whatever the aspect ratios involved.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from .spec import TransformSpec
@@ -55,7 +56,10 @@ def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
     `pad` (and `pad-top`... which override it per side) lies inside the requested size, so
     the content gets the box minus the padding, and the content's own cap shrinks by the
     padding so the output stays within `max_side` (a pad too wide for the cap is narrowed
-    to leave one pixel of content). With fit=crop, `min-w`... `max-h` bound the box.
+    to leave one pixel of content). A `border` frames the padded image the same way (its
+    widths join the padding: the frame is drawn over them later), so without `w`/`h` it
+    adds to the size and with them the framed image fits the box, as imgix documents for
+    `pad`. With fit=crop, `min-w`... `max-h` bound the box.
     """
     w = _px(spec.w, src_w, spec.dpr)
     h = _px(spec.h, src_h, spec.dpr)
@@ -73,12 +77,23 @@ def plan(src_w: int, src_h: int, spec: TransformSpec, max_side: int) -> Plan:
     return replace(result, pad=pad) if any(pad) else result
 
 
+def border_sides(spec: TransformSpec) -> tuple[int, int, int, int]:
+    """The frame's width per side (top, right, bottom, left): `border-<side>` if given, else
+    `border`'s width; none without a border."""
+    if spec.border is None:
+        return 0, 0, 0, 0
+    given = (spec.border_top, spec.border_right, spec.border_bottom, spec.border_left)
+    top, right, bottom, left = (spec.border[0] if side is None else side for side in given)
+    return top, right, bottom, left
+
+
 def _padding(spec: TransformSpec, max_side: int) -> tuple[int, int, int, int]:
-    """Per side: `pad-<side>` if given, else `pad`; each axis narrowed to leave one pixel."""
-    sides = [
+    """Per side: `pad-<side>` if given, else `pad`, plus the border's width; each axis narrowed
+    to leave one pixel."""
+    pads = [
         spec.pad if side is None else side for side in (spec.pad_top, spec.pad_right, spec.pad_bottom, spec.pad_left)
     ]
-    top, right, bottom, left = sides
+    top, right, bottom, left = (p + b for p, b in zip(pads, border_sides(spec), strict=True))
     room = max_side - 1
     if top + bottom > room:
         k = room / (top + bottom)
@@ -181,9 +196,37 @@ def _cover(src_w: int, src_h: int, tw: int, th: int, spec: TransformSpec) -> Pla
         y = _clamp(round(spec.fp_y * src_h - rh / 2), 0, src_h - rh)
         return Plan(region=(x, y, rw, rh), size=(tw, th))
     smart = "entropy" if "entropy" in spec.crop else "attention" if "edges" in spec.crop else None
-    x = 0 if "left" in spec.crop else src_w - rw if "right" in spec.crop else (src_w - rw) // 2
-    y = 0 if "top" in spec.crop else src_h - rh if "bottom" in spec.crop else (src_h - rh) // 2
+    x, y = aligned((src_w, src_h), (rw, rh), spec.crop)
     return Plan(region=(x, y, rw, rh), size=(tw, th), smart=smart)
+
+
+HORIZONTAL = ("left", "center", "right")
+VERTICAL = ("top", "middle", "bottom")
+
+
+def aligned(
+    base: tuple[int, int],
+    size: tuple[int, int],
+    words: Collection[str],
+    pad: int = 0,
+    default: tuple[str, str] = ("center", "middle"),
+) -> tuple[int, int]:
+    """Top-left of a `size` block on a `base` one, per axis where `words` place it: `pad` in
+    from the side they name (left/right, top/bottom), or centred (center, middle). `default`
+    names the place on an axis where they name none; the parsers allow one word an axis.
+    Used by crops (`crop`, `blend-crop`) and overlays (`mark-align`, `txt-align`, `blend-align`)."""
+    return (
+        _along(base[0], size[0], pad, next((w for w in HORIZONTAL if w in words), default[0]), HORIZONTAL),
+        _along(base[1], size[1], pad, next((w for w in VERTICAL if w in words), default[1]), VERTICAL),
+    )
+
+
+def _along(base: int, size: int, pad: int, where: str, sides: tuple[str, str, str]) -> int:
+    if where == sides[0]:
+        return pad
+    if where == sides[2]:
+        return base - size - pad
+    return (base - size) // 2
 
 
 def _round(value: float) -> int:

@@ -100,7 +100,13 @@ def url_parameters() -> list[dict[str, Any]]:
         if name in TABLE
     )
     listed.append(_query("preset", {"type": "string"}, "a named preset from presets.yaml"))
-    listed.append(_query("s", {"type": "string"}, "signature (imgix md5 or HMAC-SHA256), when signing is on"))
+    listed.append(
+        _query(
+            "s",
+            {"type": "string"},
+            "signature (imgix md5 or HMAC-SHA256): checked when present, required under require_signature",
+        )
+    )
     listed.append(
         _query("expires", {"type": "integer"}, "Unix seconds after which a signed URL is refused (signed URLs only)")
     )

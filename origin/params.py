@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .errors import DuplicateParam, InvalidParam, UnknownParam, UnsupportedParam
 from .spec import TransformSpec
-from .urlparams import FAMILIES, REFUSED, TABLE
+from .urlparams import FAMILIES, REFUSED, TABLE, density
 from .urlparams.imgix import ALIASES, KNOWN, NAMES, NO_BASE64
 from .urlparams.text import TextLimits
 from .urlparams.text import bound as bound_text
@@ -34,11 +34,11 @@ READ_BEFORE_PARSING = frozenset({"expires"})
 
 @dataclass(frozen=True, slots=True)
 class OutputLimits:
-    """The caps that parsing clamps to (from settings)."""
+    """The caps that parsing clamps to (`max_output_side`, `max_dpr`; made by `Settings.configs()`)."""
 
-    max_side: int = 4096
-    max_dpr: float = 5.0
-    text: TextLimits = TextLimits()
+    max_side: int
+    max_dpr: float
+    text: TextLimits
 
 
 def canonical_name(name: str) -> tuple[str, bool]:
@@ -67,7 +67,7 @@ def _from_base64(name: str, raw: str) -> str:
         raise InvalidParam(f"{name[:64]} must be URL-safe Base64 of UTF-8 text") from None
 
 
-def parse_query(pairs: Iterable[tuple[str, str]], limits: OutputLimits = OutputLimits()) -> TransformSpec:
+def parse_query(pairs: Iterable[tuple[str, str]], limits: OutputLimits) -> TransformSpec:
     """Parse (name, value) pairs into a canonical, clamped TransformSpec.
 
     Raises UnknownParam, UnsupportedParam, DuplicateParam, InvalidParam or ParamOutOfRange
@@ -90,7 +90,20 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: OutputLimits = OutputL
     spec = TransformSpec(**values)  # type: ignore[arg-type]
     for family in FAMILIES:
         spec = family.finish(spec)
-    return _clamp_sizes(bound_text(spec, limits.text), limits)
+    return _clamp_sizes(bound_text(_fold_density(spec, limits), limits.text), limits)
+
+
+def _fold_density(spec: TransformSpec, limits: OutputLimits) -> TransformSpec:
+    """`dpr` acts only with `w` or `h` (imgix); then on every length in output pixels, not on
+    those two alone (urlparams/density.py). Beside a share of the source (`w=0.5`) it stays in
+    the spec, and the renderer folds it into the other lengths."""
+    if (spec.w is None and spec.h is None) or _fractional(spec):
+        return spec
+    return density.fold(spec, min(spec.dpr, limits.max_dpr))
+
+
+def _fractional(spec: TransformSpec) -> bool:
+    return (spec.w is not None and spec.w < 1) or (spec.h is not None and spec.h < 1)
 
 
 def _refusal(name: str, given: str) -> Exception:
@@ -112,8 +125,7 @@ def _clamp_sizes(spec: TransformSpec, limits: OutputLimits) -> TransformSpec:
     """
     dpr = min(spec.dpr, limits.max_dpr)
     w, h = spec.w, spec.h
-    fractional = (w is not None and w < 1) or (h is not None and h < 1)
-    if fractional:
+    if _fractional(spec):
         w = None if w is None else min(w, float(limits.max_side))
         h = None if h is None else min(h, float(limits.max_side))
         return dataclasses.replace(spec, w=w, h=h, dpr=round(dpr, 6))

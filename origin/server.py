@@ -46,7 +46,7 @@ from yarl import URL
 
 from .errors import RequestTimeout
 from .http.middlewares import SECURITY_HEADERS, error_response
-from .settings import Settings
+from .settings import ConnectionsConfig
 
 log = logging.getLogger("origin.server")
 
@@ -61,18 +61,18 @@ _ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 class ConnectionGuard:
     """Every open connection of one server, its deadlines, the cap, and what was refused."""
 
-    def __init__(self, server: web.Server, settings: Settings, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, server: web.Server, config: ConnectionsConfig, loop: asyncio.AbstractEventLoop) -> None:
         self.server = server
         self.loop = loop
-        self.header_timeout = settings.header_timeout
-        self.body_timeout = settings.body_timeout
-        self.cap = _fitting_cap(settings.max_connections)
+        self.header_timeout = config.header_timeout
+        self.body_timeout = config.body_timeout
+        self.cap = _fitting_cap(config.max_connections)
         self.connections: set[GuardedHandler] = set()
         self.counts: collections.Counter[str] = collections.Counter()
         self._logged_at = loop.time()
-        self._refusal = _refusal(settings.retry_after)
+        self._refusal = _refusal(config.retry_after)
         self._watchdog: asyncio.Task[None] | None = None
-        self.error_cache_control = settings.error_cache_control
+        self.error_cache_control = config.error_cache_control
         inner = server.request_handler
         server.request_handler = lambda request: self._handle(request, inner)
 
@@ -283,11 +283,11 @@ def _fitting_cap(wanted: int) -> int:
 class OriginServer:
     """The app on a socket it owns, with the guard; `start` then `stop` (drains, like SIGTERM)."""
 
-    def __init__(self, app: web.Application, settings: Settings, **runner_kwargs: Any) -> None:
+    def __init__(self, app: web.Application, config: ConnectionsConfig, **runner_kwargs: Any) -> None:
         self.app = app
-        self.settings = settings
-        runner_kwargs.setdefault("shutdown_timeout", settings.render_timeout + 5)
-        self.runner = web.AppRunner(app, keepalive_timeout=settings.keepalive_timeout, **runner_kwargs)
+        self.config = config
+        runner_kwargs.setdefault("shutdown_timeout", config.shutdown_timeout)
+        self.runner = web.AppRunner(app, keepalive_timeout=config.keepalive_timeout, **runner_kwargs)
         self.guard: ConnectionGuard | None = None
         self._listener: asyncio.Server | None = None
         self._previous_handler: Any = None
@@ -301,7 +301,7 @@ class OriginServer:
         await self.runner.setup()
         loop = asyncio.get_running_loop()
         assert self.runner.server is not None
-        self.guard = guard = ConnectionGuard(self.runner.server, self.settings, loop)
+        self.guard = guard = ConnectionGuard(self.runner.server, self.config, loop)
         self._previous_handler = previous = loop.get_exception_handler()
 
         def exceptions(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -311,8 +311,8 @@ class OriginServer:
         loop.set_exception_handler(exceptions)
         self._listener = await loop.create_server(
             guard.protocol,
-            self.settings.host if host is None else host,
-            self.settings.port if port is None else port,
+            self.config.host if host is None else host,
+            self.config.port if port is None else port,
             backlog=1024,
         )
         guard.start()
@@ -334,13 +334,13 @@ def _default_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -
     loop.default_exception_handler(context)
 
 
-async def serve(app: web.Application, settings: Settings, **runner_kwargs: Any) -> None:
+async def serve(app: web.Application, config: ConnectionsConfig, **runner_kwargs: Any) -> None:
     """Run until SIGTERM or SIGINT, then drain (renders in flight finish) and return."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    server = OriginServer(app, settings, **runner_kwargs)
+    server = OriginServer(app, config, **runner_kwargs)
     try:
         await server.start()
         await stopping.wait()
@@ -348,5 +348,5 @@ async def serve(app: web.Application, settings: Settings, **runner_kwargs: Any) 
         await server.stop()
 
 
-def run(app: web.Application, settings: Settings, **runner_kwargs: Any) -> None:
-    asyncio.run(serve(app, settings, **runner_kwargs))
+def run(app: web.Application, config: ConnectionsConfig, **runner_kwargs: Any) -> None:
+    asyncio.run(serve(app, config, **runner_kwargs))

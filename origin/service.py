@@ -42,7 +42,7 @@ from .storage import ObjectInfo, Reader, Storage
 
 log = logging.getLogger("origin.service")
 
-PIPELINE_VERSION = "4"
+PIPELINE_VERSION = "8"
 """Bump when rendering changes what bytes a spec produces, so old variants are not served."""
 SMALL_ORIGINAL = 1024 * 1024
 """Originals up to this size are read whole, coalesced and cached; larger ones are streamed."""
@@ -109,11 +109,11 @@ class ImageService:
         pool: RenderPool,
         config: RenderConfig,
         max_source_bytes: int,
+        memory: SourceMemory,
+        streams: int,
         redis: SharedCache | None = None,
         on_render: Callable[[str, float], None] | None = None,
         derived: DerivedStore | None = None,
-        memory: SourceMemory | None = None,
-        streams: int = 32,
     ) -> None:
         self.storage = storage
         self.variants = variants
@@ -125,7 +125,7 @@ class ImageService:
         self.on_render = on_render
         """Told (output format, seconds) after each render: the render-time histogram."""
         self.derived = derived
-        self.memory = memory if memory is not None else SourceMemory(64 * 1024 * 1024, 2.0, pool.retry_after)
+        self.memory = memory
         """Source bytes in memory at once, across renders and originals."""
         self.streams_limit = streams
         self.streams = asyncio.Semaphore(streams)

@@ -7,22 +7,45 @@ deployment never becomes a silent default.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .params import OutputLimits
+from .render.config import RenderConfig
 from .signing import MIN_HMAC_KEY_BYTES
 from .storage.location import parse_s3_url
+from .storage_events import stream_key
+from .urlparams.core import MAX_DPR
+from .urlparams.text import HARD_MAX_CHARS, TextLimits
 
 DEFAULT_CONFIG = Path("config/settings.yaml")
+C = TypeVar("C")
 MiB = 1024 * 1024
+
+
+OPTIONAL_TEXT = (
+    "derived_storage_url",
+    "redis_url",
+    "metrics_token",
+    "cloudfront_distribution_id",
+    "cloudflare_zone_id",
+    "cloudflare_api_token",
+    "cloudflare_purge_host",
+    "sqs_queue_url",
+    "sqs_endpoint_url",
+)
+"""Optional settings for which an empty value means unset (one validator says so for all)."""
 
 
 class Settings(BaseSettings):
@@ -85,10 +108,10 @@ class Settings(BaseSettings):
 
     # Output limits: larger requests are clamped, never refused.
     max_output_side: int = Field(4096, gt=0)
-    max_dpr: float = Field(5.0, gt=0, le=5, allow_inf_nan=False)
+    max_dpr: float = Field(5.0, gt=0, le=MAX_DPR, allow_inf_nan=False)
 
     # Text drawn from the URL (`txt`): longer or more lines is a 400; a larger size is clamped.
-    max_text_chars: int = Field(500, gt=0, le=4096)
+    max_text_chars: int = Field(500, gt=0, le=HARD_MAX_CHARS)
     max_text_lines: int = Field(10, gt=0)
     max_text_size: int = Field(512, gt=0)
 
@@ -190,26 +213,24 @@ class Settings(BaseSettings):
     def _known_scheme(cls, value: str) -> str:
         return _storage_url(value)
 
+    @field_validator(*OPTIONAL_TEXT, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty value (`IMAGE_ORIGIN_REDIS_URL=`) means unset, like an absent one: no Redis, the
+        default derived storage, no token; never the URL or token ""."""
+        return None if value == "" else value
+
     @field_validator("derived_storage_url")
     @classmethod
     def _derived_scheme(cls, value: str | None) -> str | None:
-        if not value:
-            return None  # an empty IMAGE_ORIGIN_DERIVED_STORAGE_URL means the default, like an unset one
-        return value if value == "none" else _storage_url(value)
+        return value if value is None or value == "none" else _storage_url(value)
 
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if not value:
-            return None  # an empty IMAGE_ORIGIN_REDIS_URL means "no Redis", like an unset one
-        if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+        if value is not None and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("redis_url must be redis://HOST[:PORT][/DB], rediss://... or unix://PATH")
         return value
-
-    @field_validator("metrics_token")
-    @classmethod
-    def _empty_token(cls, value: str | None) -> str | None:
-        return value or None  # an empty IMAGE_ORIGIN_METRICS_TOKEN means "no token", not the token ""
 
     @field_validator("signing_keys")
     @classmethod
@@ -217,13 +238,6 @@ class Settings(BaseSettings):
         if any(len(key.encode()) < MIN_HMAC_KEY_BYTES for key in value):
             raise ValueError(f"each HMAC signing key must be at least {MIN_HMAC_KEY_BYTES} bytes")
         return value
-
-    @field_validator(
-        "cloudfront_distribution_id", "cloudflare_zone_id", "cloudflare_api_token", "cloudflare_purge_host"
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
-        return value or None
 
     @model_validator(mode="after")
     def _cloudflare_has_token(self) -> Settings:
@@ -236,11 +250,6 @@ class Settings(BaseSettings):
         if self.require_signature and not (self.signing_keys or self.imgix_tokens):
             raise ValueError("require_signature is on but no signing_keys or imgix_tokens are set")
         return self
-
-    @field_validator("sqs_queue_url", "sqs_endpoint_url")
-    @classmethod
-    def _empty_url_is_unset(cls, value: str | None) -> str | None:
-        return value or None
 
     @field_validator("tokens", "manage_cors_origins", "signing_keys", "imgix_tokens", "worker_tokens", mode="before")
     @classmethod
@@ -256,6 +265,79 @@ class Settings(BaseSettings):
             raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
 
+    def configs(self) -> Configs:
+        """Each concern's small frozen config, derived from these settings (build once, pass each
+        consumer only its own). A config's field is the setting of the same name after the concern's
+        prefix (`RedisConfig.lease` is `redis_lease`); the rest are given here."""
+        text = TextLimits(self.max_text_chars, self.max_text_lines, self.max_text_size)
+        return Configs(
+            storage=StorageConfig(self.storage_url, self.storage_timeout, self._derived_url()),
+            manage=ManageConfig(tuple(self.tokens), frozenset(self.manage_cors_origins), self.max_upload_bytes),
+            access=AccessConfig(
+                presets=self.presets,
+                presets_named=self.presets != type(self).model_fields["presets"].default,
+                signing_keys=tuple(self.signing_keys),
+                imgix_tokens=tuple(self.imgix_tokens),
+                require_signature=self.require_signature,
+            ),
+            cache=self._take(CacheConfig, "cache_", metadata_ttl=self.metadata_ttl),
+            redis=None if self.redis_url is None else self._take(RedisConfig, "redis_"),
+            output=OutputLimits(self.max_output_side, self.max_dpr, text),
+            render=self._take(RenderConfig, text=text),
+            pool=self._take(PoolConfig, "render_", retry_after=self.retry_after),
+            sources=SourcesConfig(
+                max_bytes=self.max_source_bytes,
+                memory=self.source_memory,
+                memory_wait=self.source_memory_wait,
+                streams=self.original_streams,
+                send_timeout=self.send_timeout,
+                retry_after=self.retry_after,
+            ),
+            # Renders in flight finish before the server stops.
+            connections=self._take(ConnectionsConfig, shutdown_timeout=self.render_timeout + 5),
+            responses=self._take(ResponseConfig),
+            playground=self.playground if self.playground is not None else is_loopback(self.host),
+            metrics=self._take(MetricsConfig, "metrics_", ready_timeout=self.ready_timeout),
+            events=self._take(EventsConfig, "events_"),
+            worker=self._take(
+                WorkerConfig,
+                "worker_",
+                storage_url=self.storage_url,
+                redis_url=self.redis_url,
+                stream=stream_key(self.redis_prefix),
+                stream_maxlen=self.events_stream_maxlen,
+                sqs_queue_url=self.sqs_queue_url,
+                sqs_endpoint_url=self.sqs_endpoint_url,
+                sqs_wait_seconds=self.sqs_wait_seconds,
+                tokens=tuple(self.worker_tokens or self.tokens),
+                max_deliveries=self.events_max_deliveries,
+                retry_base=self.events_retry_base,
+                retry_cap=self.events_retry_cap,
+                claim_idle=self.events_claim_idle,
+                warm_popular=self.warm_popular,
+            ),
+            purge=self._take(PurgeConfig),
+        )
+
+    def _take(self, config: type[C], prefix: str = "", **given: Any) -> C:
+        """`config` with each field not `given` read from the setting `prefix + name`."""
+        names = (field.name for field in dataclasses.fields(config))  # type: ignore[arg-type]
+        values = {name: getattr(self, prefix + name) for name in names if name not in given}
+        return config(**values, **given)
+
+    def _derived_url(self) -> str | None:
+        """The derived storage asked for: explicit, `none` (off), or the default: the data folder's
+        `_/derived` when originals are in a local folder, off on S3 (see origin/derived.py)."""
+        url = self.derived_storage_url
+        if url == "none":
+            return None
+        if url is not None:
+            return url
+        parts = urlsplit(self.storage_url)
+        if parts.scheme != "file":
+            return None
+        return f"file://{parts.netloc}{parts.path.rstrip('/')}/_/derived"
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -267,6 +349,215 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Command-line flags (init), then the environment, then the YAML file.
         return (init_settings, env_settings, _YamlValues(settings_cls))
+
+
+# -- the small configs, one per concern ----------------------------------------------------------
+# Built only by `Settings.configs()`: none has a default, so a value comes from the one field above.
+# The pure code's own (OutputLimits, TextLimits, RenderConfig) live beside it, on the same rule.
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """Originals and pre-rendered variants (origin/storage, origin/derived.py)."""
+
+    url: str
+    timeout: float
+    derived_url: str | None
+    """Resolved: the configured URL, the data folder's `_/derived` for local originals, or None (off)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManageConfig:
+    """The management API (origin/http/manage.py, auth.py)."""
+
+    tokens: tuple[str, ...]
+    cors_origins: frozenset[str]
+    max_upload_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccessConfig:
+    """The variant policy: the presets file and signed URLs (origin/access.py, built in origin/app.py)."""
+
+    presets: Path
+    presets_named: bool
+    """`presets` was configured (then a missing file is an error, not "no presets")."""
+    signing_keys: tuple[str, ...]
+    imgix_tokens: tuple[str, ...]
+    require_signature: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """The in-process caches: rendered variants (byte LRU) and source metadata (TTL)."""
+
+    bytes: int
+    max_entry_bytes: int
+    metadata_ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    """The shared cache across replicas (origin/cache/redis); there is none without `redis_url`."""
+
+    url: str
+    prefix: str
+    timeout: float
+    breaker_seconds: float
+    hot_sightings: int
+    hot_window: float
+    max_entry_bytes: int
+    variant_ttl: float
+    metadata_ttl: float
+    flush_interval: float
+    lease: float
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    """The render pool (origin/executor.py): threads, queue, deadline, memory budget."""
+
+    workers: int
+    queue: int
+    timeout: float
+    retry_after: int
+    memory: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourcesConfig:
+    """Sources in memory and originals streamed (origin/source_memory.py, origin/service.py)."""
+
+    max_bytes: int
+    memory: int
+    memory_wait: float
+    streams: int
+    send_timeout: float
+    retry_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionsConfig:
+    """The listening socket and its guard (origin/server.py)."""
+
+    host: str
+    port: int
+    header_timeout: float
+    body_timeout: float
+    keepalive_timeout: float
+    max_connections: int
+    retry_after: int
+    error_cache_control: str
+    shutdown_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseConfig:
+    """Headers every response carries, and the access log (origin/app.py, origin/http)."""
+
+    cache_control: str
+    error_cache_control: str
+    cors_origin: str
+    access_log: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Where /_/metrics is served, and /_/ready's deadline (origin/http/metrics.py, ready.py)."""
+
+    token: str | None
+    public: bool
+    host: str
+    port: int | None
+    ready_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventsConfig:
+    """The origin's own storage events (origin/events.py): the Redis stream, or the in-process queue."""
+
+    stream_maxlen: int
+    queue_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """The worker's event sources and pre-rendering (workers/): what each source reads, where the
+    originals it scopes events to live, and the Redis stream the webhook fills and the consumer reads."""
+
+    storage_url: str
+    redis_url: str | None
+    stream: str
+    """The Redis stream's name (`redis_prefix` + `events`)."""
+    stream_maxlen: int
+    sqs_queue_url: str | None
+    sqs_endpoint_url: str | None
+    sqs_wait_seconds: int
+    host: str
+    port: int | None
+    tokens: tuple[str, ...]
+    """The webhook's bearer tokens: `worker_tokens`, else the management `tokens`."""
+    max_body_bytes: int
+    concurrency: int
+    redis_timeout: float
+    max_deliveries: int
+    retry_base: float
+    retry_cap: float
+    claim_idle: float
+    warm_popular: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeConfig:
+    """CDN and nginx purges after an upload or delete (workers/purge.py)."""
+
+    cloudfront_distribution_id: str | None
+    cloudflare_zone_id: str | None
+    cloudflare_api_token: str | None
+    cloudflare_api_base: str
+    cloudflare_purge_host: str | None
+    nginx_cache_path: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class Configs:
+    """Every concern's config, made once from the loaded settings by whoever builds things (the
+    app, the CLI, the worker) and handed out one concern at a time."""
+
+    storage: StorageConfig
+    manage: ManageConfig
+    access: AccessConfig
+    cache: CacheConfig
+    redis: RedisConfig | None
+    output: OutputLimits
+    render: RenderConfig
+    pool: PoolConfig
+    sources: SourcesConfig
+    connections: ConnectionsConfig
+    responses: ResponseConfig
+    playground: bool
+    """The browser playground is served: the setting when given, else only on a loopback `host`."""
+    metrics: MetricsConfig
+    events: EventsConfig
+    worker: WorkerConfig
+    purge: PurgeConfig
+
+    def replace(self, **changes: Any) -> Configs:
+        return dataclasses.replace(self, **changes)
+
+
+def defaults() -> Configs:
+    """The configs of the defaults alone, whatever the environment says (for tests and benchmarks)."""
+    return Settings.model_construct().configs()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name or a wildcard such as 0.0.0.0 / :: may be reachable from anywhere
 
 
 def _storage_url(value: str) -> str:

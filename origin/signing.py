@@ -9,6 +9,9 @@ Two schemes share the `s` parameter and are told apart by its shape:
   query) means parameter order and spelling cannot be used to mint new variants.
 Several keys or tokens may be configured at once, for rotation; comparison is constant-time.
 `expires` (Unix seconds) is covered by both and refused once past.
+
+`required` (the `require_signature` setting) says whether an unsigned URL is refused; without it a
+signature is checked only when the URL carries one, so signing can be rolled out gradually.
 """
 
 from __future__ import annotations
@@ -29,12 +32,22 @@ _EXPIRES = re.compile(r"[0-9]{1,12}")
 
 @dataclass(frozen=True, slots=True)
 class Signer:
-    imgix_tokens: tuple[str, ...] = ()
-    hmac_keys: tuple[bytes, ...] = ()
+    imgix_tokens: tuple[str, ...]
+    hmac_keys: tuple[bytes, ...]
+    required: bool
+    """Every URL must be signed; otherwise unsigned URLs are served and a present `s` is checked."""
 
     @property
     def enabled(self) -> bool:
         return bool(self.imgix_tokens or self.hmac_keys)
+
+    def checks(self, signature: str | None) -> bool:
+        """Whether this request's signature is verified: always when required, else when one is sent.
+
+        Without keys or tokens there is nothing to check `s` against, and it is ignored (as imgix
+        ignores `s` on a source that has no secure token).
+        """
+        return self.required or (self.enabled and signature is not None)
 
 
 def imgix_signature(token: str, raw_path: str, query_without_s: str) -> str:

@@ -129,3 +129,5 @@ def describe_config(settings: Settings, config: Path) -> None:
             presets,
             Path.cwd(),
         )
+    if (settings.signing_keys or settings.imgix_tokens) and not settings.require_signature:
+        log.warning("signing: signatures are checked when present; unsigned URLs are served (require_signature is off)")

@@ -1,6 +1,6 @@
 """What the worker does with one storage event: invalidate, pre-render, purge.
 
-`build_handler(settings)` is what event sources call: an object with `async handle(event)`
+`build_handler(configs)` is what event sources call: an object with `async handle(event)`
 (returns when the event is done or skipped, raises on a failure worth retrying: storage
 or Redis trouble, a full render queue) and `async close()`. Its resources (storage,
 derived storage, render pool, Redis, CDN clients) open on first use, through the same
@@ -29,9 +29,9 @@ from aiohttp import web
 
 from origin.access import Access
 from origin.app import access_policy, open_service
-from origin.http.appkeys import ACCESS, SERVICE, SETTINGS
+from origin.http.appkeys import ACCESS, CONFIGS, SERVICE
 from origin.service import ImageService
-from origin.settings import Settings
+from origin.settings import Configs
 from origin.storage import ObjectInfo, open_storage
 from origin.storage_events import StorageEvent
 
@@ -43,19 +43,20 @@ from .reads import HeldReads
 log = logging.getLogger("workers.handler")
 
 
-def build_handler(settings: Settings, presets: Sequence[str] | None = None) -> Handler:
-    """The handler for `settings`; presets are validated now (PresetError), resources open on first use.
+def build_handler(configs: Configs, presets: Sequence[str] | None = None) -> Handler:
+    """The handler for `configs` (`Settings.configs()`); presets are validated now (PresetError),
+    resources open on first use.
 
     `presets`: render these presets instead of those marked `warm: true` (`image-origin warm`).
     """
-    return Handler(settings, access_policy(settings), presets)
+    return Handler(configs, access_policy(configs.access, configs.output), presets)
 
 
 def in_process(app: web.Application) -> Handler:
     """The handler for the origin's own writes when there is no worker (the embedded default:
     `create_app(settings, handler_factory=in_process)`). It shares the app's service, so
     there is one render pool, and the versions it forgets are the ones the origin caches."""
-    return Handler(app[SETTINGS], app[ACCESS], service=app[SERVICE])
+    return Handler(app[CONFIGS], app[ACCESS], service=app[SERVICE])
 
 
 @dataclasses.dataclass
@@ -69,7 +70,7 @@ class _Parts:
 class Handler:
     def __init__(
         self,
-        settings: Settings,
+        configs: Configs,
         access: Access,
         presets: Sequence[str] | None = None,
         *,
@@ -77,7 +78,7 @@ class Handler:
     ) -> None:
         """`service`: use this running service (not closed here) instead of opening one."""
         # The worker reads nothing back from the in-memory variant cache: keep none.
-        self.settings = settings.model_copy(update={"cache_bytes": 0})
+        self.configs = configs.replace(cache=dataclasses.replace(configs.cache, bytes=0))
         self.access = access
         self.presets = presets
         self._shared = service
@@ -102,16 +103,16 @@ class Handler:
             if self._parts is None:
                 service, reads = self._shared, None
                 if service is None:
-                    storage = await open_storage(self.settings.storage_url, self.settings.storage_timeout)
+                    storage = await open_storage(self.configs.storage.url, self.configs.storage.timeout)
                     self._stack.push_async_callback(storage.close)
                     reads = HeldReads(storage)  # every read of the source goes through the hold
-                    service = await self._stack.enter_async_context(open_service(self.settings, storage=reads))
-                purges = await Purges.open(self.settings)
+                    service = await self._stack.enter_async_context(open_service(self.configs, storage=reads))
+                purges = await Purges.open(self.configs.purge)
                 self._stack.push_async_callback(purges.close)
                 prerender = None
                 if service.derived is not None:
                     prerender = Prerender(
-                        service, service.derived, self.access, self.settings.warm_popular, self.presets
+                        service, service.derived, self.access, self.configs.worker.warm_popular, self.presets
                     )
                 self._parts = _Parts(service, reads, prerender, purges)
             return self._parts

@@ -207,6 +207,6 @@ def preset_spec(access: Access, name: str) -> TransformSpec:
     if name not in access.book.presets:
         raise KeyError(name)
     asked = read_query(urlencode({"preset": name}), access)
-    if access.signer.enabled:
+    if access.signer.required:
         return asked.spec  # every URL is signed, and signed URLs are served as asked
     return authorize(asked, access, key="", raw_path="", now=0.0)  # unsigned: only the ladder applies

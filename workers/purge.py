@@ -29,7 +29,7 @@ from urllib.parse import quote
 import aiohttp
 
 from origin.keys import cache_tag
-from origin.settings import Settings
+from origin.settings import PurgeConfig
 
 log = logging.getLogger("workers.purge")
 
@@ -183,21 +183,21 @@ class Purges:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def open(cls, settings: Settings) -> Purges:
+    async def open(cls, config: PurgeConfig) -> Purges:
         targets: list[Purge] = []
-        if settings.cloudfront_distribution_id:
-            targets.append(await CloudFront.open(settings.cloudfront_distribution_id))
-        if settings.cloudflare_zone_id and settings.cloudflare_api_token:
+        if config.cloudfront_distribution_id:
+            targets.append(await CloudFront.open(config.cloudfront_distribution_id))
+        if config.cloudflare_zone_id and config.cloudflare_api_token:
             targets.append(
                 Cloudflare(
-                    settings.cloudflare_api_base,
-                    settings.cloudflare_zone_id,
-                    settings.cloudflare_api_token,
-                    settings.cloudflare_purge_host,
+                    config.cloudflare_api_base,
+                    config.cloudflare_zone_id,
+                    config.cloudflare_api_token,
+                    config.cloudflare_purge_host,
                 )
             )
-        if settings.nginx_cache_path is not None:
-            targets.append(NginxCache(settings.nginx_cache_path))
+        if config.nginx_cache_path is not None:
+            targets.append(NginxCache(config.nginx_cache_path))
         return cls(targets, backoff=BACKOFF)
 
     def schedule(self, key: str) -> None:

@@ -23,9 +23,8 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from urllib.parse import urlsplit, urlunsplit
 
-from origin.derived import derived_url
-from origin.settings import Settings
-from origin.storage_events import Handler, stream_key
+from origin.settings import Configs, Settings, StorageConfig, WorkerConfig
+from origin.storage_events import Handler
 
 from .handler import build_handler
 from .sources import Source
@@ -34,7 +33,7 @@ from .sources.stream import GROUP, StreamConsumer
 from .sources.webhook import PATH as WEBHOOK_PATH
 from .sources.webhook import WebhookSource, webhook_tokens
 
-WorkerHandlerFactory = Callable[[Settings], AbstractAsyncContextManager[Handler]]
+WorkerHandlerFactory = Callable[[Configs], AbstractAsyncContextManager[Handler]]
 """Makes the handler: an async context manager yielding it, entered while the sources run."""
 log = logging.getLogger("workers")
 
@@ -47,7 +46,9 @@ async def run_worker(
     settings: Settings, handler_factory: WorkerHandlerFactory | None = None, *, stop: asyncio.Event | None = None
 ) -> None:
     """Run until `stop` is set (by default: on SIGTERM/SIGINT), then drain and return."""
-    configured = check_sources(settings)
+    configs = settings.configs()
+    worker = configs.worker
+    configured = check_sources(worker)
     factory = handler_factory or build_handler
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -62,56 +63,56 @@ async def run_worker(
             )
             await stop.wait()
             return
-        log.info("worker: %s; %s", "; ".join(describe_sources(settings)), describe_target(settings))
+        log.info("worker: %s; %s", "; ".join(describe_sources(worker)), describe_target(configs.storage))
         async with contextlib.AsyncExitStack() as stack:
-            handler = await stack.enter_async_context(factory(settings))
+            handler = await stack.enter_async_context(factory(configs))
             sources: list[Source] = []
-            if settings.sqs_queue_url is not None:
-                sources.append(SqsSource(settings, handler))
-            if settings.worker_port is not None:
-                sources.append(WebhookSource(settings))
-            if settings.redis_url is not None:
-                sources.append(StreamConsumer(settings, handler))
+            if worker.sqs_queue_url is not None:
+                sources.append(SqsSource(worker, handler))
+            if worker.port is not None:
+                sources.append(WebhookSource(worker))
+            if worker.redis_url is not None:
+                sources.append(StreamConsumer(worker, handler))
             await _run_all(sources, stop)
     finally:
         for number in signals:
             loop.remove_signal_handler(number)
 
 
-def check_sources(settings: Settings) -> bool:
+def check_sources(config: WorkerConfig) -> bool:
     """Whether any source is configured; WorkerError for one configured incompletely."""
-    if settings.sqs_queue_url is None and settings.worker_port is None and settings.redis_url is None:
+    if config.sqs_queue_url is None and config.port is None and config.redis_url is None:
         return False
-    if settings.worker_port is not None:
-        if settings.redis_url is None:
+    if config.port is not None:
+        if config.redis_url is None:
             raise WorkerError(
                 "the webhook (worker_port) needs redis_url: events are answered 200 only once queued in Redis"
             )
         try:
-            webhook_tokens(settings)
+            webhook_tokens(config)
         except ValueError as exc:
             raise WorkerError(str(exc)) from None
     return True
 
 
-def describe_sources(settings: Settings) -> list[str]:
+def describe_sources(config: WorkerConfig) -> list[str]:
     """What the worker reads, one phrase a source (credentials and tokens never named)."""
     described = []
-    stream = stream_key(settings.redis_prefix)
-    if settings.sqs_queue_url is not None:
-        endpoint = settings.sqs_endpoint_url or "the AWS endpoint"
-        described.append(f"reading SQS queue {settings.sqs_queue_url} at {endpoint}")
-    if settings.worker_port is not None:
-        described.append(f"webhook on {settings.worker_host}:{settings.worker_port}{WEBHOOK_PATH} into {stream}")
-    if settings.redis_url is not None:
-        described.append(f"reading Redis stream {stream} (group {GROUP}) at {_without_password(settings.redis_url)}")
+    stream = config.stream
+    if config.sqs_queue_url is not None:
+        endpoint = config.sqs_endpoint_url or "the AWS endpoint"
+        described.append(f"reading SQS queue {config.sqs_queue_url} at {endpoint}")
+    if config.port is not None:
+        described.append(f"webhook on {config.host}:{config.port}{WEBHOOK_PATH} into {stream}")
+    if config.redis_url is not None:
+        described.append(f"reading Redis stream {stream} (group {GROUP}) at {_without_password(config.redis_url)}")
     return described
 
 
-def describe_target(settings: Settings) -> str:
-    url = derived_url(settings)
+def describe_target(config: StorageConfig) -> str:
+    url = config.derived_url
     where = f"pre-rendered variants to {url}" if url is not None else "no derived storage (nothing pre-rendered)"
-    return f"originals in {settings.storage_url}, {where}"
+    return f"originals in {config.url}, {where}"
 
 
 def _without_password(url: str) -> str:

@@ -15,6 +15,7 @@ after a complete pass, so the next run starts over (and finds most variants pres
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -31,7 +32,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from origin.presets import PresetError
-from origin.settings import Settings
+from origin.settings import Configs
 from origin.storage import ObjectInfo, Storage
 from origin.storage.cursor import encode_cursor
 from origin.storage.location import local_folder
@@ -71,12 +72,12 @@ class Summary:
         )
 
 
-def state_path(settings: Settings, prefix: str, presets: Sequence[str] | None) -> Path:
+def state_path(storage_url: str, prefix: str, presets: Sequence[str] | None) -> Path:
     """Where a run with these arguments keeps its checkpoint: the data folder's `_/` for a local
     store, the working directory otherwise. Other arguments, other file: runs never mix."""
-    material = json.dumps([settings.storage_url, prefix, sorted(presets) if presets is not None else None])
+    material = json.dumps([storage_url, prefix, sorted(presets) if presets is not None else None])
     name = f"warm-{hashlib.sha256(material.encode()).hexdigest()[:16]}.json"
-    folder = local_folder(settings.storage_url)
+    folder = local_folder(storage_url)
     if folder is not None:
         return folder / "_" / name
     return Path(f".image-origin-{name}")
@@ -208,7 +209,7 @@ async def _count(storage: Storage, prefix: str, cursor: str | None, bar: tqdm) -
 
 
 def warm_command(
-    settings: Settings,
+    configs: Configs,
     *,
     prefix: str = "",
     presets: Sequence[str] | None = None,
@@ -217,18 +218,18 @@ def warm_command(
 ) -> int:
     """Run `warm` for the CLI: 0 when every original is done or skipped, 1 if some failed,
     130 when interrupted (SIGINT or SIGTERM; the checkpoint is saved), 2 for bad arguments."""
-    workers = concurrency or settings.render_workers
+    workers = concurrency or configs.pool.workers
     if workers < 1:
         print("image-origin warm: --concurrency must be at least 1", file=sys.stderr)
         return 2
     # Each original renders one variant at a time: the queue must admit `workers` renders.
-    settings = settings.model_copy(update={"render_queue": max(settings.render_queue, workers)})
+    configs = configs.replace(pool=dataclasses.replace(configs.pool, queue=max(configs.pool.queue, workers)))
     try:
-        handler = build_handler(settings, presets)
+        handler = build_handler(configs, presets)
     except (ValueError, PresetError) as exc:
         print(f"image-origin warm: {exc}", file=sys.stderr)
         return 2
-    path = state or state_path(settings, prefix, presets)
+    path = state or state_path(configs.storage.url, prefix, presets)
 
     async def main() -> Summary:
         task = asyncio.current_task()

@@ -16,12 +16,13 @@ if TYPE_CHECKING:
     from ..events import Emitter
     from ..metrics import Metrics
     from ..service import ImageService
-    from ..settings import Settings
+    from ..settings import Configs
     from ..tokens import Tokens
     from .cors import ManageCors
     from .images import ResponsePolicy
 
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+CONFIGS: web.AppKey[Configs] = web.AppKey("configs")
+"""Every concern's config (the in-process event handler builds from it)."""
 SERVICE: web.AppKey[ImageService] = web.AppKey("service")
 ACCESS: web.AppKey[Access] = web.AppKey("access")
 POLICY: web.AppKey[ResponsePolicy] = web.AppKey("policy")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
-from ..settings import Settings
 from ..storage import LocalStorage, Storage
 from ..tokens import Tokens
 
@@ -22,10 +22,10 @@ log = logging.getLogger("origin.auth")
 TOKEN_FILE = "_/token"
 
 
-def management_tokens(settings: Settings, storage: Storage) -> Tokens:
+def management_tokens(configured: Sequence[str], storage: Storage) -> Tokens:
     """Configured tokens; else, on the local folder, the generated one; else none (403)."""
-    if settings.tokens:
-        return Tokens(tuple(token.encode() for token in settings.tokens))
+    if configured:
+        return Tokens(tuple(token.encode() for token in configured))
     if isinstance(storage, LocalStorage):
         return Tokens((local_token(storage.root / TOKEN_FILE).encode(),))
     log.warning("no management tokens are configured: uploads and deletes are refused (set IMAGE_ORIGIN_TOKENS)")

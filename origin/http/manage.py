@@ -36,7 +36,7 @@ from ..errors import (
 from ..events import announced, created, removed
 from ..formats import MIME
 from ..keys import validate_key
-from ..settings import Settings
+from ..settings import ManageConfig
 from ..storage import ObjectInfo, Storage
 from ..uploads import (
     Stored,
@@ -64,17 +64,17 @@ MAX_DELETE = 1000
 _PRIVATE = {"Cache-Control": "no-store", "Vary": "Origin", **SECURITY_HEADERS}
 
 
-def setup_management(app: web.Application, settings: Settings) -> None:
+def setup_management(app: web.Application, config: ManageConfig) -> None:
     """Limits and CORS; the tokens and the writes in flight belong to `managing`."""
-    app[UPLOAD_LIMIT] = settings.max_upload_bytes
-    app[MANAGE_CORS] = ManageCors(frozenset(settings.manage_cors_origins))
+    app[UPLOAD_LIMIT] = config.max_upload_bytes
+    app[MANAGE_CORS] = ManageCors(config.cors_origins)
 
 
 @contextlib.asynccontextmanager
-async def managing(app: web.Application, settings: Settings, storage: Storage) -> AsyncIterator[None]:
+async def managing(app: web.Application, config: ManageConfig, storage: Storage) -> AsyncIterator[None]:
     """The tokens (a generated one is kept in `storage`) while entered; on exit, waits for the
     writes in flight, which is why create_app enters this after the storage and the emitter."""
-    app[TOKENS] = management_tokens(settings, storage)
+    app[TOKENS] = management_tokens(config.tokens, storage)
     app[WRITES] = set()
     yield
     await asyncio.gather(*app[WRITES], return_exceptions=True)

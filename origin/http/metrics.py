@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ..errors import OriginError
 from ..metrics import Metrics
-from ..settings import Settings
+from ..settings import MetricsConfig
 from ..tokens import Tokens
 from .appkeys import METRICS, METRICS_ADDRESS, SERVICE
 from .middlewares import Handler, error_middleware, origin_error_response
@@ -33,7 +33,7 @@ _SYSTEM_ROUTES = {"/_/health": "health", "/_/ready": "health", PATH: "metrics"}
 _READS = frozenset({"GET", "HEAD"})
 
 
-def setup_metrics(app: web.Application, settings: Settings) -> Site | None:
+def setup_metrics(app: web.Application, config: MetricsConfig) -> Site | None:
     """The app's metrics and its /_/metrics route; with `metrics_port`, the separate site to run
     for the app's lifetime (create_app opens it after the service, so it stops first).
 
@@ -41,13 +41,13 @@ def setup_metrics(app: web.Application, settings: Settings) -> Site | None:
     reserved `_/`, where a 404 says nothing).
     """
     metrics = app[METRICS] = Metrics(lambda: app.get(SERVICE))
-    tokens = Tokens((settings.metrics_token.encode(),)) if settings.metrics_token else None
+    tokens = Tokens((config.token.encode(),)) if config.token else None
     scrape = _scrape(metrics, tokens)
-    on_main_port = settings.metrics_port is None and (tokens is not None or settings.metrics_public)
+    on_main_port = config.port is None and (tokens is not None or config.public)
     app.router.add_get(PATH, scrape if on_main_port else _not_found)
-    if settings.metrics_port is None:
+    if config.port is None:
         return None
-    return _separate_site(scrape, settings.metrics_host, settings.metrics_port)
+    return _separate_site(scrape, config.host, config.port)
 
 
 @web.middleware

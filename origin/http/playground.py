@@ -12,12 +12,10 @@ presets.yaml and the width ladder, so the page can render each preset side by si
 
 from __future__ import annotations
 
-import ipaddress
 from importlib import resources
 
 from aiohttp import web
 
-from ..settings import Settings
 from .appkeys import ACCESS
 from .manage import managed
 
@@ -38,29 +36,14 @@ _HEADERS = {
 }
 
 
-def playground_enabled(settings: Settings) -> bool:
-    """The `playground` setting when given; else on only while listening on a loopback address."""
-    if settings.playground is not None:
-        return settings.playground
-    return is_loopback(settings.host)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name or a wildcard such as 0.0.0.0 / :: may be reachable from anywhere
-
-
-def setup_playground(app: web.Application, settings: Settings) -> None:
-    """Routes for the page (when enabled) and the presets listing (always: it needs a token).
+def setup_playground(app: web.Application, enabled: bool) -> None:
+    """Routes for the page (when `enabled`: see `Configs.playground`) and the presets listing
+    (always: it needs a token).
 
     Call before `setup_routes`: `/{key}` would otherwise take these paths.
     """
     app.router.add_get("/_/presets", managed(list_presets))
-    if not playground_enabled(settings):
+    if not enabled:
         app.router.add_get("/_/playground", _not_found)  # a 404 says "off"; the key route would say 400
         return
     files = {name: (resources.files("origin.playground") / name).read_bytes() for name in ASSETS}

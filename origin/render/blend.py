@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pyvips
 
+from ..geometry import aligned
 from ..spec import Color
 from . import faces
 from .config import RenderConfig
@@ -100,33 +101,20 @@ def _to_box(layer: pyvips.Image, box: tuple[int, int], opts: BlendOptions) -> py
     bw, bh = box
     if opts.fit == "clamp":
         return layer.embed((bw - layer.width) // 2, (bh - layer.height) // 2, bw, bh, extend="copy")
+    if "faces" in opts.crop:
+        layer = layer.copy_memory()  # the detector reads it once and the crop again: not sequentially
     found = faces.detect(layer) if "faces" in opts.crop else []
     if found:
         return layer.crop(*faces.centre_on((0, 0, bw, bh), faces.union(found), layer.width, layer.height))
-    x = 0 if "left" in opts.crop else layer.width - bw if "right" in opts.crop else (layer.width - bw) // 2
-    y = 0 if "top" in opts.crop else layer.height - bh if "bottom" in opts.crop else (layer.height - bh) // 2
+    x, y = aligned((layer.width, layer.height), (bw, bh), opts.crop)
     return layer.crop(x, y, bw, bh)
 
 
 def place(base_w: int, base_h: int, w: int, h: int, opts: BlendOptions) -> tuple[int, int]:
-    align = set(opts.align)
-    if opts.x is not None:
-        x = opts.x
-    elif "right" in align:
-        x = base_w - w - opts.pad
-    elif "center" in align:
-        x = (base_w - w) // 2
-    else:
-        x = opts.pad
-    if opts.y is not None:
-        y = opts.y
-    elif "bottom" in align:
-        y = base_h - h - opts.pad
-    elif "middle" in align:
-        y = (base_h - h) // 2
-    else:
-        y = opts.pad
-    return x, y
+    """Top-left of the blend image: at `blend-align` (default top,left) `blend-pad` in, each
+    axis overridden by `blend-x`/`blend-y`."""
+    x, y = aligned((base_w, base_h), (w, h), opts.align, opts.pad, ("left", "top"))
+    return (x if opts.x is None else opts.x), (y if opts.y is None else opts.y)
 
 
 def _full_layer(image: pyvips.Image, layer: pyvips.Image | None, opts: BlendOptions) -> pyvips.Image:

@@ -1,23 +1,27 @@
-"""The renderer's knobs, as one frozen value passed into each render (no global state)."""
+"""The renderer's knobs, as one frozen value passed into each render (no global state).
+
+No field has a default: `Settings.configs()` (origin/settings.py) is the one place the values are
+written, from the settings of the same names.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..urlparams.text import TextLimits
 
 
 @dataclass(frozen=True, slots=True)
 class RenderConfig:
-    max_source_pixels: int = 50_000_000
-    max_source_side: int = 16384
-    animation: bool = False
-    max_frames: int = 100
-    max_animation_pixels: int = 100_000_000
-    max_animation_encode_pixels: int = 24_000_000
-    max_output_side: int = 4096
-    default_quality: int = 75
-    compress_quality: int = 45
-    avif_effort: int = 1
-    webp_effort: int = 4
-    text: TextLimits = field(default_factory=TextLimits)
+    max_source_pixels: int
+    max_source_side: int
+    animation: bool
+    max_frames: int
+    max_animation_pixels: int
+    max_animation_encode_pixels: int
+    max_output_side: int
+    default_quality: int
+    compress_quality: int
+    avif_effort: int
+    webp_effort: int
+    text: TextLimits

@@ -1,17 +1,31 @@
-"""The pipeline steps of the overlay families: faces, auto=enhance/redeye, blend, text.
+"""The pipeline steps of the overlay families: faces, auto=enhance/redeye, blend, watermark, text.
 
 Each step reads its options off the spec into the option dataclass of its render module
-(`faces`, `enhance`, `blend`, `text`), so those modules stay pure functions of pixels and
-options; the order they run in is declared in `pipeline.PIPELINE`.
+(`faces`, `enhance`, `blend`, `watermark`, `text`), so those modules stay pure functions of
+pixels and options; the order they run in is declared in `pipeline.PIPELINE`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..spec import TransformSpec
-from . import blend, enhance, faces, text
+from . import blend, enhance, faces, text, watermark
 from .steps import Context, crop_to
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Options = TypeVar("Options", bound="DataclassInstance")
+
+
+def options(kind: type[Options], spec: TransformSpec, family: str, **given: Any) -> Options:
+    """The option dataclass `kind` of an overlay family read off the spec: each option is the
+    parameter `{family}-{option}` (field `blend_mode` for `mode`), unless `given`."""
+    copied = {f.name: getattr(spec, f"{family}_{f.name}") for f in dataclasses.fields(kind) if f.name not in given}
+    return kind(**copied, **given)
 
 
 def needs_faces(spec: TransformSpec) -> bool:
@@ -22,9 +36,9 @@ def needs_faces(spec: TransformSpec) -> bool:
 def find_faces(ctx: Context) -> None:
     """Detect faces on the oriented, trimmed image; boxes kept at the logical scale.
 
-    Animations keep one geometry for every frame, so there crop=faces is centred and
-    facearea falls back, as smart crops do (README)."""
-    if not needs_faces(ctx.spec) or not ctx.smart_allowed:
+    An animation keeps one geometry for every frame: its faces are found on the first frame
+    and handed to the others (`ctx.faces` already set), as its trim box is (README)."""
+    if not needs_faces(ctx.spec) or ctx.faces is not None:
         return
     found = faces.detect(ctx.image)
     fx, fy = ctx.logical[0] / ctx.image.width, ctx.logical[1] / ctx.image.height
@@ -72,45 +86,24 @@ def draw_blend(ctx: Context) -> None:
     spec = ctx.spec
     if spec.blend is None and spec.blend_color is None:
         return
-    opts = blend.BlendOptions(
-        color=spec.blend_color,
-        mode=spec.blend_mode,
-        alpha=spec.blend_alpha,
-        align=spec.blend_align,
-        pad=spec.blend_pad,
-        x=spec.blend_x,
-        y=spec.blend_y,
-        w=spec.blend_w,
-        h=spec.blend_h,
-        fit=spec.blend_fit,
-        crop=spec.blend_crop,
-        inherit=spec.blend_size == "inherit",
-    )
+    opts = options(blend.BlendOptions, spec, "blend", inherit=spec.blend_size == "inherit")
     layer = None
     if ctx.blend is not None:
         layer = blend.load_blend(ctx.blend, ctx.image.width, ctx.image.height, opts, ctx.config)
     ctx.image = blend.blend(ctx.image, layer, opts)
 
 
+def draw_mark(ctx: Context) -> None:
+    if ctx.mark is None:
+        return
+    opts = options(watermark.MarkOptions, ctx.spec, "mark", tile=ctx.spec.mark_tile == "grid")
+    mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, opts, ctx.config)
+    ctx.image = watermark.composite(ctx.image, mark, opts)
+
+
 def draw_text(ctx: Context) -> None:
     spec = ctx.spec
     if spec.txt is None:
         return
-    opts = text.TextOptions(
-        text=spec.txt,
-        font=spec.txt_font,
-        size=spec.txt_size,
-        color=spec.txt_color,
-        align=spec.txt_align,
-        pad=spec.txt_pad,
-        width=spec.txt_width,
-        fit=spec.txt_fit,
-        clip=spec.txt_clip,
-        lig=spec.txt_lig,
-        line=spec.txt_line,
-        line_color=spec.txt_line_color,
-        shad=spec.txt_shad,
-        lead=spec.txt_lead,
-        track=spec.txt_track,
-    )
+    opts = options(text.TextOptions, spec, "txt", text=spec.txt)
     ctx.image = text.draw(ctx.image, opts, ctx.config.text)

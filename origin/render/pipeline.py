@@ -16,6 +16,7 @@ from ..errors import CorruptImage
 from ..formats import Accepts, output_format
 from ..geometry import plan
 from ..spec import TransformSpec
+from ..urlparams import density
 from . import palette, pillow
 from .budget import estimate
 from .config import RenderConfig
@@ -27,6 +28,7 @@ from .overlays import (
     auto_redeye,
     centre_on_faces,
     draw_blend,
+    draw_mark,
     draw_text,
     face_area,
     find_faces,
@@ -43,7 +45,6 @@ from .steps import (
     canvas,
     crop_rect,
     crop_region,
-    draw_mark,
     focal_debug,
     make_plan,
     mask,
@@ -66,6 +67,40 @@ class Rendered:
     format: str
     width: int
     height: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every pass of one render shares (each frame of an animation, a second decode after
+    a trim): the spec, the output format, and the bytes of the other images it draws."""
+
+    spec: TransformSpec
+    fmt: str
+    config: RenderConfig
+    mark: bytes | None
+    blend: bytes | None
+    images: Mapping[str, bytes]
+
+    def context(
+        self,
+        image: pyvips.Image,
+        logical: tuple[int, int],
+        smart_allowed: bool = True,
+        trim_box: tuple[int, int, int, int] | None = None,
+    ) -> Context:
+        """A fresh context for one pass over `image` (`logical`: its size at the source's scale)."""
+        return Context(
+            image=image,
+            logical=logical,
+            spec=self.spec,
+            fmt=self.fmt,
+            config=self.config,
+            mark=self.mark,
+            blend=self.blend,
+            images=self.images,
+            smart_allowed=smart_allowed,
+            trim_box=trim_box,
+        )
 
 
 PIPELINE: tuple[Step, ...] = (
@@ -207,6 +242,7 @@ def render(
     With `palette`, the body is the rendered image's colour palette (CSS or JSON) instead.
     """
     _require_faces(spec)
+    spec = density.fold(spec, spec.dpr)  # dpr stays in a spec only beside a share of the source
     info = probe(data, config)
     fmt = output_format(spec.fm, "format" in spec.auto, info.format, accepts, info.has_alpha)
     if spec.palette is not None:
@@ -219,10 +255,11 @@ def render(
     cost = estimate(info, len(data), shrink) * (info.pages if animate else 1)
     try:
         with guard.reserve(cost):
+            job = _Job(spec, fmt, config, mark, blend, images or {})
             if animate:
-                image = _render_animation(data, info, spec, fmt, config, guard, mark, blend, images or {})
+                image = _render_animation(data, job, guard)
             else:
-                image = _render_still(data, info, spec, fmt, config, guard, mark, shrink, blend, images or {})
+                image = _render_still(data, info, job, guard, shrink)
             guard.check()
             if spec.palette is not None:
                 body, fmt = palette.render(guard.track(image), spec)
@@ -237,30 +274,10 @@ def render(
     return Rendered(body, fmt, image.width, height)
 
 
-def _render_still(
-    data: bytes,
-    info: SourceInfo,
-    spec: TransformSpec,
-    fmt: str,
-    config: RenderConfig,
-    guard: RenderGuard,
-    mark: bytes | None,
-    shrink: int,
-    blend: bytes | None,
-    images: Mapping[str, bytes],
-) -> pyvips.Image:
-    image = guard.track(_load(data, info, spec, shrink, guard))
-    ctx = Context(
-        image=image,
-        logical=(info.width, info.height),
-        spec=spec,
-        fmt=fmt,
-        config=config,
-        mark=mark,
-        blend=blend,
-        images=images,
-    )
-    if spec.trim is None or shrink == 1:
+def _render_still(data: bytes, info: SourceInfo, job: _Job, guard: RenderGuard, shrink: int) -> pyvips.Image:
+    image = guard.track(_load(data, info, job.spec, shrink, guard))
+    ctx = job.context(image, (info.width, info.height))
+    if job.spec.trim is None or shrink == 1:
         return _run(ctx, guard)
     # A trim is found on the shrunk decode: its box is within one shrunk pixel, which is at most one
     # output pixel while the decode covers the output. When the trim keeps so little that the decode
@@ -268,9 +285,9 @@ def _render_still(
     # on a wide border) rather than upscale.
     _run(ctx, guard, _UP_TO_TRIM)
     width, height = ctx.logical
-    needed = jpeg_shrink(info, spec, config, turned((width, height), spec.rot))
+    needed = jpeg_shrink(info, job.spec, job.config, turned((width, height), job.spec.rot))
     if needed < shrink:
-        return _render_still(data, info, spec, fmt, config, guard, mark, needed, blend, images)
+        return _render_still(data, info, job, guard, needed)
     return _run(ctx, guard, _AFTER_TRIM)
 
 
@@ -289,39 +306,20 @@ def _load(data: bytes, info: SourceInfo, spec: TransformSpec, shrink: int, guard
     return load(data, **options)
 
 
-def _render_animation(
-    data: bytes,
-    info: SourceInfo,
-    spec: TransformSpec,
-    fmt: str,
-    config: RenderConfig,
-    guard: RenderGuard,
-    mark: bytes | None,
-    blend: bytes | None,
-    images: Mapping[str, bytes],
-) -> pyvips.Image:
+def _render_animation(data: bytes, job: _Job, guard: RenderGuard) -> pyvips.Image:
     """Every frame through the same pipeline, with one size for all: smart crops are
-    centred and the first frame's trim box is applied to every frame."""
+    centred, and the first frame's trim box and faces are applied to every frame."""
     source = guard.track(pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="truncated"))
     frame_height = source.get("page-height") if source.get_typeof("page-height") else source.height
     frames = []
     trim_box = None
+    found = None
     for index in range(source.height // frame_height):
         frame = source.crop(0, index * frame_height, source.width, frame_height)
-        ctx = Context(
-            image=frame,
-            logical=(frame.width, frame.height),
-            spec=spec,
-            fmt=fmt,
-            config=config,
-            mark=mark,
-            blend=blend,
-            images=images,
-            smart_allowed=False,
-            trim_box=trim_box,
-        )
+        ctx = job.context(frame, (frame.width, frame.height), smart_allowed=False, trim_box=trim_box)
+        ctx.faces = found
         frames.append(_run(ctx, guard))
-        trim_box = ctx.trim_box
+        trim_box, found = ctx.trim_box, ctx.faces
     joined = pyvips.Image.arrayjoin(frames, across=1).copy()
     joined.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
     for field in ("delay", "loop", "gif-delay"):

@@ -17,7 +17,7 @@ import pyvips
 from ..errors import InvalidParam
 from ..geometry import Plan, plan
 from ..spec import Color, Rect, RectPart, TransformSpec
-from . import debug, effects, frame, gradient, grid, masks, tone, watermark
+from . import debug, effects, frame, gradient, grid, masks, tone
 from .config import RenderConfig
 from .encode import supports_alpha
 from .faces import Face
@@ -332,27 +332,6 @@ def _embed(image: pyvips.Image, size: Size, offset: Size, colour: Color | None, 
         image = image.bandjoin(255)
     background = list(colour if image.hasalpha() else colour[:3])
     return image.embed(*offset, *size, extend="background", background=background)
-
-
-def draw_mark(ctx: Context) -> None:
-    if ctx.mark is None:
-        return
-    spec = ctx.spec
-    opts = watermark.MarkOptions(
-        align=spec.mark_align,
-        alpha=spec.mark_alpha,
-        scale=spec.mark_scale,
-        pad=spec.mark_pad,
-        w=spec.mark_w,
-        h=spec.mark_h,
-        fit=spec.mark_fit,
-        x=spec.mark_x,
-        y=spec.mark_y,
-        rot=spec.mark_rot,
-        tile=spec.mark_tile == "grid",
-    )
-    mark = watermark.load_mark(ctx.mark, ctx.image.width, ctx.image.height, opts, ctx.config)
-    ctx.image = watermark.composite(ctx.image, mark, opts)
 
 
 def focal_debug(ctx: Context) -> None:

@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 import pyvips
 
 from ..errors import ParamOutOfRange
+from ..geometry import aligned
 from ..spec import Color
 from ..urlparams.text import TextLimits, drawable
 
@@ -227,9 +228,7 @@ def _layer(mask: pyvips.Image, color: Color) -> pyvips.Image:
 
 def place(image_w: int, image_h: int, w: int, h: int, align: tuple[str, ...], pad: int) -> tuple[int, int]:
     """Top-left of a w x h block aligned inside the image, `pad` from its edges (bottom,right by default)."""
-    x = pad if "left" in align else (image_w - w) // 2 if "center" in align else image_w - pad - w
-    y = pad if "top" in align else (image_h - h) // 2 if "middle" in align else image_h - pad - h
-    return x, y
+    return aligned((image_w, image_h), (w, h), align, pad, ("right", "bottom"))
 
 
 def draw(image: pyvips.Image, opts: TextOptions, limits: TextLimits) -> pyvips.Image:

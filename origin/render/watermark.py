@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pyvips
 
+from ..geometry import aligned
 from .config import RenderConfig
 from .probe import STRICT_LOAD, probe
 
@@ -105,25 +106,12 @@ def _to_box(mark: pyvips.Image, box: tuple[int, int], fit: str) -> pyvips.Image:
 
 def place(base_width: int, base_height: int, mark_width: int, mark_height: int, opts: MarkOptions) -> tuple[int, int]:
     """Top-left corner of the mark on the base image for `mark-align`/`mark-pad`, or `mark-x`/`mark-y`."""
-    pad = opts.pad
-    align = set(opts.align)
-    if opts.x is not None:
-        x = opts.x
-    elif "left" in align:
-        x = pad
-    elif "center" in align:
-        x = (base_width - mark_width) // 2
-    else:
-        x = max(0, base_width - mark_width - pad)
-    if opts.y is not None:
-        y = opts.y
-    elif "top" in align:
-        y = pad
-    elif "middle" in align:
-        y = (base_height - mark_height) // 2
-    else:
-        y = max(0, base_height - mark_height - pad)
-    return x, y
+    x, y = aligned((base_width, base_height), (mark_width, mark_height), opts.align, opts.pad, ("right", "bottom"))
+    # A mark larger than the image, placed at an edge, starts at the image's left or top edge
+    # (a centred one overhangs both sides alike).
+    x = x if "center" in opts.align else max(0, x)
+    y = y if "middle" in opts.align else max(0, y)
+    return (x if opts.x is None else opts.x), (y if opts.y is None else opts.y)
 
 
 def _tiled(mark: pyvips.Image, width: int, height: int, gap: int) -> pyvips.Image:

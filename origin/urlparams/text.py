@@ -23,9 +23,9 @@ class TextLimits:
     """What one URL may ask of the text renderer (settings `max_text_chars`, `max_text_lines`,
     `max_text_size`)."""
 
-    max_chars: int = 500
-    max_lines: int = 10
-    max_size: int = 512
+    max_chars: int
+    max_lines: int
+    max_size: int
 
 
 FONT_NAMES: dict[str, str] = {name.lower(): name for name in SPEC["fontValues"]}

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from origin.params import OutputLimits, parse_query
+from origin.params import parse_query
 from origin.presets import PresetError, load_presets
-from origin.settings import Settings
+from origin.settings import Settings, defaults
 from origin.signing import hmac_signature, imgix_signature
 from origin.spec import canonical
 from tests.images import decode, jpeg
+
+LIMITS = defaults().output
 
 PRESETS = """
 presets:
@@ -65,11 +67,11 @@ def test_imgix_signature_matches_imgix_builders():
 )
 def test_bad_presets_name_the_preset_and_field(tmp_path, text, named):
     with pytest.raises(PresetError, match=named.replace("(", r"\(")):
-        load_presets(write(tmp_path, text), OutputLimits())
+        load_presets(write(tmp_path, text), defaults().output)
 
 
 def test_presets_load_and_mark_warm(presets_file):
-    book = load_presets(presets_file, OutputLimits())
+    book = load_presets(presets_file, defaults().output)
     assert set(book.presets) == {"card", "thumb"}
     assert [p.name for p in book.warm] == ["card"]
 
@@ -140,7 +142,7 @@ async def test_width_ladder_snaps_unsigned_widths_up(make_client, store, tmp_pat
 
 
 async def test_imgix_signed_urls(make_client, store):
-    client = await make_client(imgix_tokens=["FOO123bar"])
+    client = await make_client(imgix_tokens=["FOO123bar"], require_signature=True)
     store("users/1.png", jpeg(40, 40))
     good = imgix_signature("FOO123bar", "/users/1.png", "w=20&h=10")
     async with client.get(f"/users/1.png?w=20&h=10&s={good}") as resp:
@@ -162,16 +164,64 @@ async def test_imgix_signed_urls(make_client, store):
             assert body["error"]["code"] in ("bad_signature", "duplicate_param"), target
 
 
-async def test_signature_is_checked_before_storage(make_client):
-    client = await make_client(imgix_tokens=["FOO123bar"])
+@pytest.mark.parametrize("required", [False, True])
+async def test_signature_is_checked_before_storage(make_client, required):
+    client = await make_client(imgix_tokens=["FOO123bar"], require_signature=required)
     async with client.get("/does/not/exist.jpg?w=10&s=" + "0" * 32) as resp:
         assert resp.status == 403  # not 404: storage was never asked
+
+
+async def refused(client, target: str, problem: str) -> None:
+    async with client.get(target) as resp:
+        assert resp.status == 403, target
+        error = (await resp.json())["error"]
+        assert error["code"] == "bad_signature", target
+        assert problem in error["message"], (target, error["message"])
+
+
+async def test_signing_rollout_serves_unsigned_urls_and_checks_signed_ones(make_client, store, presets_file):
+    """require_signature off (the default) with a key: `s` is verified when sent, unsigned URLs are served."""
+    client = await make_client(signing_keys=[HMAC_KEY], presets=presets_file)
+    store("a.jpg", jpeg(40, 40))
+    sig = hmac_signature(HMAC_KEY.encode(), "a.jpg", canonical(parse_query([("w", "20")], LIMITS)), None)
+    for target in ("/a.jpg?w=20", "/a.jpg", "/a.jpg?preset=thumb", f"/a.jpg?w=20&s={sig}"):
+        async with client.get(target) as resp:
+            assert resp.status == 200, target
+    await refused(client, f"/a.jpg?w=21&s={sig}", "does not match")  # signed for other parameters
+    await refused(client, "/a.jpg?w=20&s=" + "0" * 43, "does not match")
+    await refused(client, "/a.jpg?s=", "must be signed")  # an empty `s` is a signature that is not there
+
+
+async def test_required_signature_refuses_every_unsigned_url(make_client, store, presets_file):
+    """require_signature on: transformed URLs, originals and presets alike (imgix's secure sources)."""
+    client = await make_client(signing_keys=[HMAC_KEY], presets=presets_file, require_signature=True)
+    store("a.jpg", jpeg(40, 40))
+    for target in ("/a.jpg?w=20", "/a.jpg", "/a.jpg?preset=thumb"):
+        await refused(client, target, "must be signed")
+    for params in ([("w", "20")], [], [("w", "16"), ("fm", "png")]):
+        sig = hmac_signature(HMAC_KEY.encode(), "a.jpg", canonical(parse_query(params, LIMITS)), None)
+        query = "&".join(f"{name}={value}" for name, value in params)
+        async with client.get(f"/a.jpg?{query}&s={sig}" if query else f"/a.jpg?s={sig}") as resp:
+            assert resp.status == 200, params
+    thumb = hmac_signature(
+        HMAC_KEY.encode(), "a.jpg", canonical(parse_query([("w", "16"), ("fm", "png")], LIMITS)), None
+    )
+    async with client.get(f"/a.jpg?preset=thumb&s={thumb}") as resp:
+        assert resp.status == 200  # a preset signs as the parameters it stands for
+    await refused(client, f"/a.jpg?w=21&s={thumb}", "does not match")
+
+
+async def test_without_keys_a_signature_is_ignored(make_client, store):
+    client = await make_client()
+    store("a.jpg", jpeg(40, 40))
+    async with client.get("/a.jpg?w=20&s=" + "0" * 43) as resp:
+        assert resp.status == 200  # nothing to check it against, as imgix on a source without a token
 
 
 async def test_hmac_signed_urls_with_expiry_and_rotation(make_client, store):
     client = await make_client(signing_keys=[HMAC_KEY, OTHER_KEY])
     store("a.jpg", jpeg(40, 40))
-    spec = canonical(parse_query([("w", "20")]))
+    spec = canonical(parse_query([("w", "20")], LIMITS))
     future = str(int(time.time()) + 600)
     for key in (HMAC_KEY, OTHER_KEY):
         sig = hmac_signature(key.encode(), "a.jpg", spec, future)
@@ -199,7 +249,7 @@ async def test_a_signed_url_may_use_free_parameters_in_presets_only_mode(make_cl
         presets=write(tmp_path, PRESETS + "presets_only: true\nallowed_widths: [32]\n"), signing_keys=[HMAC_KEY]
     )
     store("a.jpg", jpeg(40, 40))
-    sig = hmac_signature(HMAC_KEY.encode(), "a.jpg", canonical(parse_query([("w", "17")])), None)
+    sig = hmac_signature(HMAC_KEY.encode(), "a.jpg", canonical(parse_query([("w", "17")], LIMITS)), None)
     async with client.get(f"/a.jpg?w=17&s={sig}") as resp:
         assert resp.status == 200
         assert decode(await resp.read()).width == 17  # signed: not snapped to the ladder

@@ -26,7 +26,7 @@ async def serve(make_settings):
 
     async def start(**overrides) -> OriginServer:
         settings = make_settings(tokens=[TOKEN], **overrides)
-        server = OriginServer(create_app(settings), settings, access_log=None)  # as `image-origin serve`
+        server = OriginServer(create_app(settings), settings.configs().connections, access_log=None)  # as `serve`
         await server.start(host="127.0.0.1", port=0)
         servers.append(server)
         return server

@@ -16,14 +16,17 @@ from urllib.parse import parse_qsl
 import pytest
 
 from origin.errors import InvalidParam
-from origin.geometry import Plan, plan
+from origin.geometry import Plan, aligned, plan
 from origin.params import parse_query
+from origin.settings import defaults
+
+LIMITS = defaults().output
 
 CAP = 4096
 
 
 def make_plan(src: tuple[int, int], query: str, max_side: int = CAP) -> Plan:
-    spec = parse_query(parse_qsl(query, keep_blank_values=True))
+    spec = parse_query(parse_qsl(query, keep_blank_values=True), LIMITS)
     return plan(src[0], src[1], spec, max_side)
 
 
@@ -255,9 +258,23 @@ def test_fill_max_source_caps_the_fillmax_canvas_at_the_source(src, query, canva
 
 
 def test_fill_max_needs_fit_fillmax_and_takes_only_source():
-    assert parse_query(parse_qsl("w=400&fit=fill&fill-max=source")).fill_max is False
-    assert parse_query(parse_qsl("w=400&fit=fillmax&fill-max=SOURCE")) == parse_query(
-        parse_qsl("w=400&fit=fillmax&fill-max=source")
+    assert parse_query(parse_qsl("w=400&fit=fill&fill-max=source"), LIMITS).fill_max is False
+    assert parse_query(parse_qsl("w=400&fit=fillmax&fill-max=SOURCE"), LIMITS) == parse_query(
+        parse_qsl("w=400&fit=fillmax&fill-max=source"), LIMITS
     )
     with pytest.raises(InvalidParam, match="fill-max takes one value: source"):
-        parse_query(parse_qsl("w=400&fit=fillmax&fill-max=canvas"))
+        parse_query(parse_qsl("w=400&fit=fillmax&fill-max=canvas"), LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("words", "default", "expected"),
+    [
+        ((), ("center", "middle"), (40, 20)),
+        (("left", "top"), ("center", "middle"), (5, 5)),
+        (("bottom", "right"), ("center", "middle"), (75, 35)),
+        (("center",), ("right", "bottom"), (40, 35)),
+        (("faces", "left"), ("center", "middle"), (5, 20)),
+    ],
+)
+def test_aligned_places_a_block_pad_in_from_the_named_sides(words, default, expected):
+    assert aligned((100, 60), (20, 20), words, 5, default) == expected

@@ -17,6 +17,11 @@ from tests.origin.test_cli import _free_port
 TOKEN = "a-token-long-enough-0123"
 
 
+# The tests of refusals that come after the port check: port 0 skips that check, so a server another
+# program runs on the default port 8080 cannot turn their refusal into "address already in use".
+ANY_PORT = ["serve", "--port", "0"]
+
+
 def run(args: list[str], cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_ORIGIN_")}
     environ.update(env)
@@ -72,7 +77,7 @@ def test_invalid_environment_value_is_blamed_on_the_variable(tmp_path: Path):
 
 def test_a_configured_folder_that_does_not_exist_is_refused(tmp_path: Path):
     missing = tmp_path / "imgaes"
-    line = refused(run(["serve"], tmp_path, IMAGE_ORIGIN_STORAGE_URL=f"file://{missing}"), "does not exist")
+    line = refused(run(ANY_PORT, tmp_path, IMAGE_ORIGIN_STORAGE_URL=f"file://{missing}"), "does not exist")
     assert str(missing) in line
     assert not missing.exists()  # no new, empty store with a new token
     refused(run(["worker"], tmp_path, IMAGE_ORIGIN_STORAGE_URL=f"file://{missing}"), "does not exist")
@@ -80,7 +85,7 @@ def test_a_configured_folder_that_does_not_exist_is_refused(tmp_path: Path):
 
 @pytest.mark.parametrize("name", ["IMAGE_ORIGIN_TOKENS", "IMAGE_ORIGIN_METRICS_TOKEN"])
 def test_a_short_token_is_refused(tmp_path: Path, name: str):
-    refused(run(["serve"], tmp_path, **{name: "x"}), "too easy to guess", "at least 16")
+    refused(run(ANY_PORT, tmp_path, **{name: "x"}), "too easy to guess", "at least 16")
 
 
 def test_s3_without_credentials_or_bucket_is_refused(tmp_path: Path, s3_endpoint: str):
@@ -88,7 +93,7 @@ def test_s3_without_credentials_or_bucket_is_refused(tmp_path: Path, s3_endpoint
     bare = {"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}
     no_credentials = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ACCESS") and "SECRET" not in k}
     result = subprocess.run(
-        [sys.executable, "-m", "origin.cli", "serve"],
+        [sys.executable, "-m", "origin.cli", *ANY_PORT],
         cwd=tmp_path,
         env={**no_credentials, **bare, "IMAGE_ORIGIN_STORAGE_URL": url, "IMAGE_ORIGIN_TOKENS": TOKEN},
         capture_output=True,
@@ -96,7 +101,7 @@ def test_s3_without_credentials_or_bucket_is_refused(tmp_path: Path, s3_endpoint
         timeout=60,
     )
     refused(result, "s3://no-such-bucket", "NoCredentialsError")
-    result = run(["serve"], tmp_path, IMAGE_ORIGIN_STORAGE_URL=url, IMAGE_ORIGIN_TOKENS=TOKEN)
+    result = run(ANY_PORT, tmp_path, IMAGE_ORIGIN_STORAGE_URL=url, IMAGE_ORIGIN_TOKENS=TOKEN)
     refused(result, "no such bucket")
 
 

@@ -57,7 +57,7 @@ def settings(make_settings: Callable[..., Settings], presets: Path) -> Callable[
 
 @pytest.fixture
 async def handler(settings: Callable[..., Settings]) -> AsyncIterator[Handler]:
-    async with build_handler(settings()) as opened:
+    async with build_handler(settings().configs()) as opened:
         yield opened
 
 
@@ -225,7 +225,7 @@ async def test_the_most_requested_specs_of_today_and_yesterday_are_prerendered(s
     await real_redis.client.zadd(day(yesterday), {"w=12": 4, "w=10": 2, "auto=format&w=16": 6})
     config = settings(redis_url=real_redis.url, redis_prefix=real_redis.prefix, warm_popular=4)
     store("pop.jpg", jpeg())
-    async with build_handler(config) as handler:
+    async with build_handler(config.configs()) as handler:
         assert await created(handler, data_dir, "pop.jpg") is Outcome.RENDERED
         service = handler.service
         # The top four of the two days summed: fm=json (50) and an unknown parameter (40) are
@@ -255,7 +255,7 @@ async def test_end_to_end_on_s3_with_derived_in_a_second_bucket(s3_raw, s3_url, 
     raw.put_object(Bucket=bucket, Key=f"{PREFIX}/p/shoe.jpg", Body=jpeg(120, 90))
     etag = raw.head_object(Bucket=bucket, Key=f"{PREFIX}/p/shoe.jpg")["ETag"].strip('"')
 
-    async with build_handler(config) as handler:
+    async with build_handler(config.configs()) as handler:
         assert await handler.handle(StorageEvent("created", "p/shoe.jpg", etag, "aws")) is Outcome.RENDERED
         assert await handler.handle(StorageEvent("created", "p/shoe.jpg", etag, "aws")) is Outcome.PRESENT
         assert handler.service.pool.renders == VARIANTS_PER_SOURCE
@@ -272,7 +272,7 @@ async def test_end_to_end_on_s3_with_derived_in_a_second_bucket(s3_raw, s3_url, 
     assert client.app[SERVICE].pool.renders == 0
 
     raw.delete_object(Bucket=bucket, Key=f"{PREFIX}/p/shoe.jpg")
-    async with build_handler(config) as handler:
+    async with build_handler(config.configs()) as handler:
         assert await handler.handle(StorageEvent("removed", "p/shoe.jpg", None, "aws")) is Outcome.REMOVED
     assert raw.list_objects_v2(Bucket=derived_bucket).get("KeyCount") == 0
 
@@ -307,7 +307,8 @@ async def test_uploads_on_the_embedded_default_are_prerendered_in_process(settin
 
 
 def test_derived_storage_defaults_to_the_data_folder_only_for_local_originals():
-    from origin.derived import derived_url
+    def derived_url(settings: Settings) -> str | None:
+        return settings.configs().storage.derived_url
 
     assert derived_url(Settings(storage_url="file://./data")) == "file://./data/_/derived"
     assert derived_url(Settings(storage_url="file:///srv/img/")) == "file:///srv/img/_/derived"
@@ -321,3 +322,17 @@ async def test_a_key_too_long_for_derived_names_is_left_to_the_origin(handler, s
     store(key, jpeg())
     assert await created(handler, data_dir, key) is Outcome.PRESENT
     assert handler.service.pool.renders == 0
+
+
+@pytest.mark.parametrize(("required", "width"), [(False, 64.0), (True, 40.0)])
+def test_a_warmed_preset_is_what_its_plain_url_gets(make_settings, tmp_path, required, width):
+    """With require_signature off a plain `?preset=card` is unsigned, so the ladder snaps it (and
+    that is the variant to warm); with it on, every URL is signed and served as the preset asks."""
+    from origin.app import access_policy
+    from workers.prerender import preset_spec
+
+    path = tmp_path / "ladder.yaml"
+    path.write_text(PRESETS + "allowed_widths: [32, 64]\n")
+    configs = make_settings(presets=path, signing_keys=["k" * 32], require_signature=required).configs()
+    access = access_policy(configs.access, configs.output)
+    assert preset_spec(access, "card").w == width

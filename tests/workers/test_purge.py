@@ -67,7 +67,7 @@ async def cloudflare(aiohttp_server: Any) -> tuple[str, list[dict[str, Any]], li
 
 async def handle(config: Settings, data_dir: Path, key: str, kind: str = "created") -> Outcome:
     etag = (await LocalStorage(data_dir).head(key)).etag if kind == "created" else None
-    async with build_handler(config) as handler:  # closing waits for the purges in flight
+    async with build_handler(config.configs()) as handler:  # closing waits for the purges in flight
         return await handler.handle(StorageEvent(kind, key, etag, "origin"))  # type: ignore[arg-type]
 
 
@@ -115,7 +115,7 @@ async def test_a_purge_that_keeps_failing_never_fails_the_event(
         cloudflare_api_token=TOKEN,
     )
     etag = (await LocalStorage(data_dir).head("shoe.jpg")).etag
-    handler = build_handler(config)
+    handler = build_handler(config.configs())
     outcome = await handler.handle(StorageEvent("created", "shoe.jpg", etag, "origin"))
     purges = (await handler.open()).purges
     await handler.close()
@@ -127,7 +127,7 @@ async def test_stale_events_purge_nothing(make_settings, store, data_dir, cloudf
     base, seen, _ = cloudflare
     store("shoe.jpg", jpeg())
     config = make_settings(cloudflare_api_base=base, cloudflare_zone_id=ZONE, cloudflare_api_token=TOKEN)
-    async with build_handler(config) as handler:
+    async with build_handler(config.configs()) as handler:
         assert await handler.handle(StorageEvent("created", "shoe.jpg", "not-this-version", "aws")) is Outcome.STALE
         assert await handler.handle(StorageEvent("removed", "shoe.jpg", None, "aws")) is Outcome.STALE
     assert seen == []

@@ -124,7 +124,7 @@ async def test_sqs_bucket_notification_end_to_end(s3_raw, s3_url, s3_endpoint, s
     etags = [s3.put_object(Bucket=bucket, Key=f"origin/test/{key}", Body=key.encode())["ETag"] for key in keys]
     s3.put_object(Bucket=bucket, Key="elsewhere/c.jpg", Body=b"c")  # outside the storage prefix
     handler = RecordingHandler()
-    running(SqsSource(sqs_settings(s3_url, s3_endpoint, url), handler).run)
+    running(SqsSource(sqs_settings(s3_url, s3_endpoint, url).configs().worker, handler).run)
     await eventually(lambda: len(handler.events) == 2 and queued(sqs, url) == 0)
     # The s3:TestEvent went unhandled; keys lost the storage prefix and were decoded.
     assert sorted(handler.events, key=lambda event: keys.index(event.key)) == [
@@ -139,7 +139,10 @@ async def test_sqs_failure_is_redelivered_then_dropped(s3_url, s3_endpoint, sqs,
     handler = RecordingHandler(fail=True)
     running(
         SqsSource(
-            sqs_settings(s3_url, s3_endpoint, url, storage_url="file://./data", events_max_deliveries=2), handler
+            sqs_settings(s3_url, s3_endpoint, url, storage_url="file://./data", events_max_deliveries=2)
+            .configs()
+            .worker,
+            handler,
         ).run
     )
     await eventually(lambda: queued(sqs, url) == 0)
@@ -154,7 +157,8 @@ async def test_sqs_with_a_dead_letter_queue_leaves_failures_to_it(s3_url, s3_end
     sqs.send_message(QueueUrl=url, MessageBody=(EVENTS / "ceph-rgw-object-removed.json").read_text())
     handler = RecordingHandler(fail=True)
     source = SqsSource(
-        sqs_settings(s3_url, s3_endpoint, url, storage_url="file://./data", events_max_deliveries=1), handler
+        sqs_settings(s3_url, s3_endpoint, url, storage_url="file://./data", events_max_deliveries=1).configs().worker,
+        handler,
     )
     running(source.run)
     await eventually(lambda: len(handler.attempts) >= 3)
@@ -183,9 +187,9 @@ async def hook(aiohttp_client: Any) -> AsyncIterator[Callable[[Settings], Corout
     clients = []
 
     async def build(settings: Settings) -> Any:
-        redis = open_redis(settings)
+        redis = open_redis(settings.configs().worker)
         clients.append(redis)
-        return await aiohttp_client(webhook_app(settings, redis))
+        return await aiohttp_client(webhook_app(settings.configs().worker, redis))
 
     yield build
     for redis in clients:
@@ -241,14 +245,14 @@ async def test_webhook_answers_503_when_redis_is_down(hook, hook_settings):
 
 def test_webhook_needs_redis_and_a_token(hook_settings):
     with pytest.raises(WorkerError, match="redis_url"):
-        check_sources(Settings(worker_port=0, worker_tokens=[TOKEN]))
+        check_sources(Settings(worker_port=0, worker_tokens=[TOKEN]).configs().worker)
     with pytest.raises(WorkerError, match="token"):
-        check_sources(hook_settings(worker_port=0, worker_tokens=[]))
+        check_sources(hook_settings(worker_port=0, worker_tokens=[]).configs().worker)
     assert (
-        check_sources(Settings()) is False
+        check_sources(Settings().configs().worker) is False
     )  # the embedded default: the worker idles (tests/workers/test_worker_ops.py)
     with pytest.raises(ValueError, match="token"):
-        WebhookSource(hook_settings(worker_port=0, worker_tokens=[]))
+        WebhookSource(hook_settings(worker_port=0, worker_tokens=[]).configs().worker)
 
 
 # --------------------------------------------------------------------------- Redis stream
@@ -266,8 +270,8 @@ async def pending(real_redis: RealRedis) -> int:
 async def test_two_consumers_share_the_work_exactly_once(hook_settings, real_redis, running):
     settings = hook_settings(worker_concurrency=2)
     one, two = RecordingHandler(delay=0.01), RecordingHandler(delay=0.01)
-    running(StreamConsumer(settings, one, name="one").run)
-    running(StreamConsumer(settings, two, name="two").run)
+    running(StreamConsumer(settings.configs().worker, one, name="one").run)
+    running(StreamConsumer(settings.configs().worker, two, name="two").run)
     events = [StorageEvent("created", f"img/{n}.jpg", f"e{n}", "origin") for n in range(20)]
     await add(real_redis, *events)
     await eventually(lambda: len(one.events) + len(two.events) >= 20)
@@ -283,7 +287,7 @@ async def test_stream_is_read_over_either_redis_protocol(hook_settings, real_red
     joiner = "&" if "?" in real_redis.url else "?"
     settings = hook_settings(redis_url=f"{real_redis.url}{joiner}protocol={protocol}")
     handler = RecordingHandler()
-    running(StreamConsumer(settings, handler, name="reader").run)
+    running(StreamConsumer(settings.configs().worker, handler, name="reader").run)
     event = StorageEvent("created", "img/a.jpg", "e", "origin")
     await add(real_redis, event)
     await eventually(lambda: handler.events == [event])
@@ -300,7 +304,7 @@ async def test_an_entry_held_by_a_dead_consumer_is_claimed(hook_settings, real_r
     held = await real_redis.client.xreadgroup(GROUP, "dead", {stream: ">"}, count=1)
     assert held  # "dead" now holds it and never acknowledges
     handler = RecordingHandler()
-    running(StreamConsumer(hook_settings(events_claim_idle=0.3), handler, name="alive").run)
+    running(StreamConsumer(hook_settings(events_claim_idle=0.3).configs().worker, handler, name="alive").run)
     await eventually(lambda: handler.events == [event])
     assert await pending(real_redis) == 0
 
@@ -309,7 +313,9 @@ async def test_stream_retries_are_capped_and_bad_entries_dropped(hook_settings, 
     await real_redis.client.xadd(stream_key(real_redis.prefix), {"not": "ours"})
     await add(real_redis, StorageEvent("created", "img/bomb.jpg", "e", "origin"))
     handler = RecordingHandler(fail=True)
-    running(StreamConsumer(hook_settings(events_claim_idle=0.05, events_max_deliveries=3), handler).run)
+    running(
+        StreamConsumer(hook_settings(events_claim_idle=0.05, events_max_deliveries=3).configs().worker, handler).run
+    )
     await eventually(lambda: "dropping stream entry" in caplog.text and "after 3 deliveries" in caplog.text)
     assert len(handler.attempts) == 3
     assert await pending(real_redis) == 0

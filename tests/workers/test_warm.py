@@ -50,7 +50,7 @@ def derived(data_dir: Path) -> dict[str, int]:
 
 async def test_warm_prerenders_every_original_under_the_prefix(settings, originals, data_dir, tmp_path):
     state = tmp_path / "state.json"
-    async with build_handler(settings) as handler:
+    async with build_handler(settings.configs()) as handler:
         summary = await warm(handler, prefix="shop/", concurrency=3, state=state, progress=False)
         assert handler.service.pool.renders == len(IMAGES) * PER_IMAGE + 1  # the SVG is refused at its first
     assert (summary.done, summary.skipped, summary.failed) == (len(IMAGES), 0, 1)
@@ -58,7 +58,7 @@ async def test_warm_prerenders_every_original_under_the_prefix(settings, origina
     assert derived(data_dir) == {key: PER_IMAGE for key in IMAGES}
     assert not state.exists()  # a complete pass leaves no checkpoint: the next run starts over
 
-    async with build_handler(settings) as handler:
+    async with build_handler(settings.configs()) as handler:
         again = await warm(handler, prefix="shop/", concurrency=3, state=state, progress=False)
         assert handler.service.pool.renders == 1  # only the SVG's refused attempt
     assert (again.done, again.skipped, again.failed) == (0, len(IMAGES), 1)
@@ -80,7 +80,7 @@ async def test_warm_resumes_after_an_interruption_without_redoing_work(
         return outcome
 
     monkeypatch.setattr(Handler, "backfill", counting)
-    async with build_handler(settings) as handler:
+    async with build_handler(settings.configs()) as handler:
         task: asyncio.Task[Any] | None = asyncio.create_task(
             warm(handler, prefix="shop/", concurrency=1, state=state, progress=False)
         )
@@ -90,7 +90,7 @@ async def test_warm_resumes_after_an_interruption_without_redoing_work(
     assert seen == IMAGES[:interrupted]
 
     task = None
-    async with build_handler(settings) as handler:
+    async with build_handler(settings.configs()) as handler:
         summary = await warm(handler, prefix="shop/", concurrency=2, state=state, progress=False)
         assert handler.service.pool.renders == (len(IMAGES) - interrupted) * PER_IMAGE + 1
     assert sorted(seen[interrupted:]) == sorted(IMAGES[interrupted:] + ["shop/zz-not-an-image.jpg"])
@@ -108,13 +108,13 @@ def test_the_warm_command(settings, originals, data_dir, tmp_path, monkeypatch, 
     out = capsys.readouterr().out
     assert f"warm: {len(IMAGES)} done, 0 skipped, 1 failed in " in out and "images/s" in out
     assert derived(data_dir) == {key: 1 for key in IMAGES}  # hero only, not the warm preset
-    assert not state_path(settings, "shop/", ["hero"]).exists()
+    assert not state_path(settings.storage_url, "shop/", ["hero"]).exists()
     assert main(["warm", "--config", str(config), "--presets", "nope"]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().err
 
 
 def test_each_set_of_arguments_has_its_own_checkpoint(settings, data_dir):
-    path = state_path(settings, "a/", None)
+    path = state_path(settings.storage_url, "a/", None)
     assert path.parent == data_dir / "_"
-    assert path != state_path(settings, "b/", None) != state_path(settings, "a/", ["card"])
-    assert state_path(settings, "a/", ["x", "y"]) == state_path(settings, "a/", ["y", "x"])
+    assert path != state_path(settings.storage_url, "b/", None) != state_path(settings.storage_url, "a/", ["card"])
+    assert state_path(settings.storage_url, "a/", ["x", "y"]) == state_path(settings.storage_url, "a/", ["y", "x"])

@@ -40,7 +40,7 @@ async def test_sqs_unreachable_is_retried_with_backoff_then_read(s3_url, s3_endp
     queue, _ = new_queue(sqs)
     port = _free_port()
     handler = RecordingHandler()  # never called: the one message is unreadable
-    source = SqsSource(sqs_settings(s3_url, f"http://127.0.0.1:{port}", queue), handler)
+    source = SqsSource(sqs_settings(s3_url, f"http://127.0.0.1:{port}", queue).configs().worker, handler)
     stop = asyncio.Event()
     task = asyncio.create_task(source.run(stop))
     pauses: list[float] = []

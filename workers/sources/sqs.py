@@ -28,7 +28,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from origin.settings import Settings
+from origin.settings import WorkerConfig
 from origin.storage_events import Handler, MalformedEvent
 
 from ..events import Scope, parse_message
@@ -51,18 +51,18 @@ _UNREACHABLE = (
 
 
 class SqsSource:
-    def __init__(self, settings: Settings, handler: Handler) -> None:
-        if settings.sqs_queue_url is None:
+    def __init__(self, config: WorkerConfig, handler: Handler) -> None:
+        if config.sqs_queue_url is None:
             raise ValueError("SqsSource needs sqs_queue_url")
-        self.queue_url = settings.sqs_queue_url
-        self.endpoint_url = settings.sqs_endpoint_url
+        self.queue_url = config.sqs_queue_url
+        self.endpoint_url = config.sqs_endpoint_url
         self.handler = handler
-        self.scope = Scope.of(settings.storage_url)
-        self.wait_seconds = settings.sqs_wait_seconds
-        self.batch = min(_MAX_BATCH, settings.worker_concurrency)
-        self.max_deliveries = settings.events_max_deliveries
-        self.retry_base = settings.events_retry_base
-        self.retry_cap = settings.events_retry_cap
+        self.scope = Scope.of(config.storage_url)
+        self.wait_seconds = config.sqs_wait_seconds
+        self.batch = min(_MAX_BATCH, config.concurrency)
+        self.max_deliveries = config.max_deliveries
+        self.retry_base = config.retry_base
+        self.retry_cap = config.retry_cap
         self.dead_letter = False
         """Whether the queue has a redrive policy (read once at start)."""
 

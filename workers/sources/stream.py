@@ -21,8 +21,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from origin.settings import Settings
-from origin.storage_events import Handler, MalformedEvent, from_fields, stream_key
+from origin.settings import WorkerConfig
+from origin.storage_events import Handler, MalformedEvent, from_fields
 
 from . import backoff, until_stopped
 
@@ -34,14 +34,14 @@ looked for between reads."""
 _TRANSIENT = (RedisError, OSError, asyncio.TimeoutError)
 
 
-def open_redis(settings: Settings) -> aioredis.Redis:
+def open_redis(config: WorkerConfig) -> aioredis.Redis:
     """The worker's client: calls get `worker_redis_timeout`, a blocking read that plus its block."""
-    if settings.redis_url is None:
+    if config.redis_url is None:
         raise ValueError("the Redis stream needs redis_url")
     return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.worker_redis_timeout,
-        socket_timeout=settings.worker_redis_timeout + BLOCK_SECONDS,
+        config.redis_url,
+        socket_connect_timeout=config.redis_timeout,
+        socket_timeout=config.redis_timeout + BLOCK_SECONDS,
         retry=Retry(NoBackoff(), 1),  # one retry on a fresh connection; the loops below pace the rest
     )
 
@@ -52,19 +52,19 @@ def consumer_name() -> str:
 
 
 class StreamConsumer:
-    def __init__(self, settings: Settings, handler: Handler, *, name: str | None = None) -> None:
-        self.settings = settings
+    def __init__(self, config: WorkerConfig, handler: Handler, *, name: str | None = None) -> None:
+        self.config = config
         self.handler = handler
         self.name = name or consumer_name()
-        self.stream = stream_key(settings.redis_prefix)
-        self.batch = settings.worker_concurrency
-        self.claim_idle_ms = int(settings.events_claim_idle * 1000)
-        self.block_ms = max(1, int(min(BLOCK_SECONDS, settings.events_claim_idle) * 1000))  # 0 blocks forever
-        self.max_deliveries = settings.events_max_deliveries
+        self.stream = config.stream
+        self.batch = config.concurrency
+        self.claim_idle_ms = int(config.claim_idle * 1000)
+        self.block_ms = max(1, int(min(BLOCK_SECONDS, config.claim_idle) * 1000))  # 0 blocks forever
+        self.max_deliveries = config.max_deliveries
         self._cursor = "0-0"
 
     async def run(self, stop: asyncio.Event) -> None:
-        client = open_redis(self.settings)
+        client = open_redis(self.config)
         try:
             await self._consume(client, stop)
             await self._leave(client)

@@ -21,8 +21,8 @@ from redis.exceptions import RedisError
 
 from origin.errors import OriginError
 from origin.http.jsonapp import json_app
-from origin.settings import Settings
-from origin.storage_events import MalformedEvent, stream_key, to_fields
+from origin.settings import WorkerConfig
+from origin.storage_events import MalformedEvent, to_fields
 from origin.tokens import Tokens
 
 from ..events import Scope, parse_message
@@ -42,18 +42,18 @@ class EventsUnavailable(OriginError):
     code = "unavailable"
 
 
-def webhook_tokens(settings: Settings) -> Tokens:
+def webhook_tokens(config: WorkerConfig) -> Tokens:
     """`worker_tokens`, else the management `tokens`; never none (an open webhook takes anyone's events)."""
-    tokens = settings.worker_tokens or settings.tokens
+    tokens = config.tokens
     if not tokens:
         raise ValueError("the webhook needs a token: set worker_tokens (or tokens)")
     return Tokens(tuple(token.encode() for token in tokens))
 
 
-def webhook_app(settings: Settings, redis: aioredis.Redis) -> web.Application:
-    tokens = webhook_tokens(settings)
-    scope = Scope.of(settings.storage_url)
-    stream = stream_key(settings.redis_prefix)
+def webhook_app(config: WorkerConfig, redis: aioredis.Redis) -> web.Application:
+    tokens = webhook_tokens(config)
+    scope = Scope.of(config.storage_url)
+    stream = config.stream
 
     async def receive(request: web.Request) -> web.Response:
         authorization = request.headers.get("Authorization")
@@ -65,10 +65,10 @@ def webhook_app(settings: Settings, redis: aioredis.Redis) -> web.Application:
         except MalformedEvent as exc:
             raise InvalidEvent(f"not an S3 event notification: {exc}") from None
         try:
-            async with asyncio.timeout(settings.worker_redis_timeout):
+            async with asyncio.timeout(config.redis_timeout):
                 async with redis.pipeline(transaction=True) as pipe:
                     for event in events:
-                        pipe.xadd(stream, to_fields(event), maxlen=settings.events_stream_maxlen, approximate=True)
+                        pipe.xadd(stream, to_fields(event), maxlen=config.stream_maxlen, approximate=True)
                     await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("could not queue %d events (%s: %s): answered 503", len(events), type(exc).__name__, exc)
@@ -80,7 +80,7 @@ def webhook_app(settings: Settings, redis: aioredis.Redis) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
-    app = json_app(error_cache_control="no-store", client_max_size=settings.worker_max_body_bytes)
+    app = json_app(error_cache_control="no-store", client_max_size=config.max_body_bytes)
     app.router.add_post(PATH, receive)
     app.router.add_get("/_/health", health)
     return app
@@ -89,18 +89,18 @@ def webhook_app(settings: Settings, redis: aioredis.Redis) -> web.Application:
 class WebhookSource:
     """Serves the webhook on `worker_host`:`worker_port` until `stop`, then stops accepting."""
 
-    def __init__(self, settings: Settings) -> None:
-        if settings.worker_port is None or settings.redis_url is None:
+    def __init__(self, config: WorkerConfig) -> None:
+        if config.port is None or config.redis_url is None:
             raise ValueError("the webhook needs worker_port and redis_url")
-        webhook_tokens(settings)  # refuse to start without a token, before anything listens
-        self.settings = settings
+        webhook_tokens(config)  # refuse to start without a token, before anything listens
+        self.config = config
 
     async def run(self, stop: asyncio.Event) -> None:
-        redis = open_redis(self.settings)
-        runner = web.AppRunner(webhook_app(self.settings, redis), access_log=None)
+        redis = open_redis(self.config)
+        runner = web.AppRunner(webhook_app(self.config, redis), access_log=None)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.settings.worker_host, self.settings.worker_port)
+            site = web.TCPSite(runner, self.config.host, self.config.port)
             await site.start()
             log.info("webhook listening on %s%s", site.name, PATH)
             await stop.wait()

@@ -14,13 +14,16 @@ test replaces it once to put every app in the process on one in-memory server.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ...settings import Settings
 from .client import RedisClient, connect
 from .leases import RedisLeases
 from .metadata import SharedMetadata
 from .popularity import Popularity
 from .variants import SharedVariants, Stored
+
+if TYPE_CHECKING:
+    from ...settings import RedisConfig
 
 __all__ = [
     "Popularity",
@@ -45,30 +48,28 @@ class SharedCache:
     popularity: Popularity
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SharedCache | None:
-        """The shared cache `settings` ask for; None when no `redis_url` is set (one machine)."""
-        if settings.redis_url is None:
-            return None
+    def open(cls, config: RedisConfig) -> SharedCache:
+        """The shared cache `config` describes (there is none without `redis_url`: one machine)."""
         client = RedisClient(
-            connect(settings.redis_url, settings.redis_timeout),
-            prefix=settings.redis_prefix,
-            timeout=settings.redis_timeout,
-            breaker_seconds=settings.redis_breaker_seconds,
+            connect(config.url, config.timeout),
+            prefix=config.prefix,
+            timeout=config.timeout,
+            breaker_seconds=config.breaker_seconds,
         )
         variants = SharedVariants(
             client,
-            hot_sightings=settings.redis_hot_sightings,
-            hot_window=settings.redis_hot_window,
-            max_entry_bytes=settings.redis_max_entry_bytes,
-            ttl=settings.redis_variant_ttl,
-            lease=settings.redis_lease,
+            hot_sightings=config.hot_sightings,
+            hot_window=config.hot_window,
+            max_entry_bytes=config.max_entry_bytes,
+            ttl=config.variant_ttl,
+            lease=config.lease,
         )
         return cls(
             client,
             variants,
-            SharedMetadata(client, ttl=settings.redis_metadata_ttl),
-            RedisLeases(client, variants, lease=settings.redis_lease),
-            Popularity(client, flush_interval=settings.redis_flush_interval),
+            SharedMetadata(client, ttl=config.metadata_ttl),
+            RedisLeases(client, variants, lease=config.lease),
+            Popularity(client, flush_interval=config.flush_interval),
         )
 
     def start(self) -> None:

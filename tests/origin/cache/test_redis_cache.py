@@ -20,9 +20,12 @@ from pydantic import ValidationError
 from origin.cache.redis import RedisClient, SharedCache
 from origin.http.appkeys import SERVICE
 from origin.params import parse_query
+from origin.settings import defaults
 from origin.spec import canonical
 from tests.images import encode, png, quadrants
 from tests.redis_helpers import RealRedis
+
+LIMITS = defaults().output
 
 LEASE_MS = 15_000
 
@@ -60,10 +63,9 @@ async def get(client: Any, url: str) -> tuple[int, str, str, bytes]:
 
 
 def test_sightings_make_a_variant_hot_once_per_window(make_settings, fake_server):
-    cache = SharedCache.from_settings(
-        make_settings(redis_url="redis://fake", redis_hot_sightings=2, redis_hot_window=0.05)
-    )
-    assert cache is not None
+    config = make_settings(redis_url="redis://fake", redis_hot_sightings=2, redis_hot_window=0.05).configs().redis
+    assert config is not None
+    cache = SharedCache.open(config)
     assert [cache.variants.sighted("v") for _ in range(3)] == [False, True, False]
     time.sleep(0.06)
     assert [cache.variants.sighted("v") for _ in range(2)] == [False, True]
@@ -142,8 +144,8 @@ async def test_popularity_is_counted_in_memory_and_flushed_in_one_pipeline(make_
     assert calls == ["PIPELINE"]
     day = f"t:pop:{datetime.now(UTC):%Y%m%d}"
     scores = {text.decode(): score for text, score in await fake.zrange(day, 0, -1, withscores=True)}
-    webp = canonical(parse_query([("w", "20"), ("fm", "webp")]))
-    assert scores == {webp: 2 + 20, canonical(parse_query([("w", "30")])): 2 + 10}
+    webp = canonical(parse_query([("w", "20"), ("fm", "webp")], LIMITS))
+    assert scores == {webp: 2 + 20, canonical(parse_query([("w", "30")], LIMITS)): 2 + 10}
     assert 0 < await fake.ttl(day) <= 8 * 86400
 
 

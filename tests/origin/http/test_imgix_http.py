@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.images import BLUE, GREEN, RED, close, decode, encode, pixel, quadrants
+from tests.images import BLUE, GREEN, RED, close, decode, encode, flat, pixel, quadrants
 
 
 async def etag_of(client, target: str) -> str:
@@ -175,3 +175,22 @@ async def test_blurhash_and_palette_content_types(client, store):
         assert resp.content_type == "text/css" and ".image-fg-1" in await resp.text()
     async with client.get("/p.png?palette=json&colors=2") as resp:
         assert resp.content_type == "application/json" and len((await resp.json())["colors"]) == 2
+
+
+async def test_dpr_2_draws_the_text_twice_as_tall_and_folds_into_one_variant(client, store):
+    """imgix's text lengths are CSS pixels: at dpr=2 the caption is twice as tall, and the URL is
+    the same variant as the 1x one with every length doubled."""
+    store("white.png", encode(flat(400, 200, (255, 255, 255))))
+    caption = "txt=HHHH&txt-size=20&txt-align=top,left&fm=png"
+
+    async def ink(query: str) -> tuple[str, tuple[int, int, int, int]]:
+        async with client.get(f"/white.png?{query}") as resp:
+            assert resp.status == 200, await resp.text()
+            trim = decode(await resp.read()).find_trim(threshold=10, background=[255, 255, 255])
+            return resp.headers["ETag"], tuple(trim)
+
+    _, (_, top1, _, height1) = await ink(f"w=200&{caption}")
+    etag2, (_, top2, _, height2) = await ink(f"w=200&dpr=2&{caption}")
+    assert height2 == pytest.approx(2 * height1, abs=2) and top2 == pytest.approx(2 * top1, abs=2)
+    folded, _ = await ink("w=400&txt=HHHH&txt-size=40&txt-pad=20&txt-align=top,left&fm=png")
+    assert folded == etag2

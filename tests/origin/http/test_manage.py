@@ -27,7 +27,6 @@ from aiohttp import FormData
 from origin.errors import Forbidden
 from origin.http.appkeys import SERVICE
 from origin.http.auth import management_tokens
-from origin.settings import Settings
 from origin.tokens import Tokens
 from tests.images import decode, encode, jpeg, png, quadrants
 
@@ -700,8 +699,8 @@ async def expect_error_plain(resp: Any, status: int, code: str) -> None:
 
 
 def test_configured_tokens_win_and_remote_storage_without_tokens_refuses_all(tmp_path):
-    assert management_tokens(Settings(tokens=["a", "b"]), object()).values == (b"a", b"b")  # type: ignore[arg-type]
-    tokens = management_tokens(Settings(tokens=[]), object())  # type: ignore[arg-type]
+    assert management_tokens(("a", "b"), object()).values == (b"a", b"b")  # type: ignore[arg-type]
+    tokens = management_tokens((), object())  # type: ignore[arg-type]
     assert tokens == Tokens(())
     with pytest.raises(Forbidden, match="tokens"):
         tokens.check(f"Bearer {TOKEN}")

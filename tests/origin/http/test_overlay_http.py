@@ -198,3 +198,47 @@ async def test_blend_colour_spellings_are_one_variant(client, store) -> None:  #
     assert close(pixel(body, 5, 5), (128, 0, 0), 4)
     _, _, half = await fetch(client, "/grey.png?blend-color=f00&blend-mode=normal&blend-alpha=50&fm=png")
     assert close(pixel(half, 5, 5), (191, 64, 64), 4)
+
+
+async def test_blend_fit_clamp_fills_the_box_with_the_edge_pixels(client, store) -> None:  # type: ignore[no-untyped-def]
+    """imgix: blend-fit=clamp fits the blend image inside blend-w x blend-h without cropping or
+    distorting it, fills the rest of the box with its extended edge pixels, and matches the box."""
+    store("base.png", encode(flat(200, 200, WHITE)))
+    red, blue = flat(50, 50, (255, 0, 0)), flat(50, 50, (0, 0, 255))
+    store("layers/halves.png", encode(red.join(blue, "horizontal")))  # 100x50: red | blue
+    query = "blend=layers/halves.png&blend-mode=normal&blend-align=top,left&blend-w=100&blend-h=100&fm=png"
+    status, _, body = await fetch(client, f"/base.png?{query}&blend-fit=clamp")
+    assert status == 200, body
+    image = decode(body)
+    assert tuple(image.find_trim(threshold=40, background=list(WHITE))) == (0, 0, 100, 100)  # the whole box
+    for x, y in ((10, 3), (10, 50), (10, 96)):  # the image in the middle band, its edges above and below
+        assert close(pixel(image, x, y), (255, 0, 0)), (x, y)
+    for x, y in ((90, 3), (90, 50), (90, 96)):
+        assert close(pixel(image, x, y), (0, 0, 255)), (x, y)
+    assert close(pixel(image, 150, 50), WHITE) and close(pixel(image, 50, 150), WHITE)
+    _, _, clip = await fetch(client, f"/base.png?{query}")  # the default, clip: only the fitted image
+    assert tuple(decode(clip).find_trim(threshold=40, background=list(WHITE))) == (0, 0, 100, 50)
+
+
+async def test_blend_crop_faces_centres_the_blend_crop_on_the_face(client, store) -> None:  # type: ignore[no-untyped-def]
+    """imgix: with blend-fit=crop, blend-crop=faces centres the crop on the faces found in the blend
+    image (else the other words, else the centre). The face sits near the right edge of a wide
+    blend image: a centre crop loses it, the face crop keeps it centred."""
+    wide = flat(600, 154, (90, 90, 90)).insert(pyvips.Image.new_from_buffer(PHOTO, ""), 420, 0)
+    store("layers/wide.png", encode(wide))
+    store("base.png", encode(flat(300, 200, WHITE)))
+    query = "blend=layers/wide.png&blend-mode=normal&blend-fit=crop&blend-w=150&blend-h=154&blend-x=20&blend-y=10"
+    _, _, centred = await fetch(client, f"/base.png?{query}&fm=png")
+    layer = decode(centred).crop(20, 10, 150, 154)
+    assert face_detection.detect(layer) == []
+    assert close(pixel(layer, 75, 77), (90, 90, 90))  # the grey middle of the blend image
+    status, _, body = await fetch(client, f"/base.png?{query}&blend-crop=faces&fm=png")
+    assert status == 200, body
+    image = decode(body)
+    assert tuple(image.find_trim(threshold=40, background=list(WHITE))) == (20, 10, 150, 154)
+    found = face_detection.detect(image.crop(20, 10, 150, 154))
+    assert len(found) == 1
+    face = found[0]
+    assert abs(face.x + face.w / 2 - 75) < 10  # centred across the crop
+    left = 420 + HER_FACE.x + HER_FACE.w // 2 - 75  # where a crop centred on her face starts
+    assert iou(face, Face(420 + HER_FACE.x - left, HER_FACE.y, HER_FACE.w, HER_FACE.h)) > 0.5

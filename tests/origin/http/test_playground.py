@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from origin.http.playground import ASSETS, CSP, is_loopback, playground_enabled
+from origin.http.playground import ASSETS, CSP
+from origin.settings import is_loopback
 
 TOKEN = "pg-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -31,7 +32,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
     ],
 )
 def test_on_by_default_only_on_loopback(make_settings: Callable[..., Any], host: str, setting: Any, enabled: bool):
-    assert playground_enabled(make_settings(host=host, playground=setting)) is enabled
+    assert make_settings(host=host, playground=setting).configs().playground is enabled
 
 
 def test_loopback_names():

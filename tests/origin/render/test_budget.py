@@ -8,8 +8,9 @@ import time
 import pytest
 import pyvips
 
-from origin.render import RenderConfig, RenderGuard, probe
+from origin.render import RenderGuard, probe
 from origin.render.budget import MemoryBudget, estimate
+from origin.settings import defaults
 from tests.images import encode, flat, quadrants
 
 MiB = 1 << 20
@@ -30,13 +31,13 @@ def _jpeg(image: pyvips.Image, **options: object) -> bytes:
     ids=["colour-4:2:0", "colour-4:4:4", "grey", "cmyk"],
 )
 def test_probe_counts_the_dct_samples_a_progressive_decode_holds(image, options, samples):
-    info = probe(_jpeg(image, interlace=True, **options), RenderConfig())
+    info = probe(_jpeg(image, interlace=True, **options), defaults().render)
     assert info.progressive
     assert info.samples == samples
 
 
 def test_progressive_estimate_follows_the_chroma_subsampling_and_ignores_the_shrink():
-    config = RenderConfig()
+    config = defaults().render
     subsampled = probe(_jpeg(quadrants(800, 600), interlace=True, subsample_mode="on"), config)
     full = probe(_jpeg(quadrants(800, 600), interlace=True, subsample_mode="off"), config)
     pixels = 800 * 600
@@ -50,7 +51,7 @@ def test_progressive_estimate_follows_the_chroma_subsampling_and_ignores_the_shr
 
 
 def test_alpha_png_costs_more_than_opaque_png_of_the_same_size():
-    config = RenderConfig()
+    config = defaults().render
     opaque = probe(encode(quadrants(400, 300)), config)
     alpha = probe(encode(quadrants(400, 300).bandjoin(200)), config)
     assert estimate(alpha, 0, 1) > estimate(opaque, 0, 1)

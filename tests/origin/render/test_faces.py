@@ -74,3 +74,46 @@ def test_without_the_extra_face_parameters_answer_501_naming_it(monkeypatch: pyt
         assert raised.value.status == 501
     finally:
         faces.available.cache_clear()
+
+
+def animated_faces(frames: int = 3) -> bytes:
+    """A wide animation with her face near its right edge on every frame (a dot moves, so the
+    frames differ): a centre crop misses her, a face crop must not."""
+    pages = []
+    for index in range(frames):
+        page = flat(600, 154, (90, 90, 90)).insert(photo(), 420, 0)
+        pages.append(page.insert(flat(6, 6, (255, 255, 0)), 450 + 30 * index, 112))
+    strip = pyvips.Image.arrayjoin(pages, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", 154)
+    strip.set_type(pyvips.GValue.array_int_type, "delay", [100] * frames)
+    return strip.gifsave_buffer()
+
+
+@pytest.mark.parametrize("query", ["fit=crop&crop=faces&w=150&h=154", "fit=facearea&w=100&h=100"])
+def test_an_animation_is_cropped_to_the_faces_of_its_first_frame(query: str) -> None:
+    """imgix applies every parameter to every frame of an animation. We find the faces on the
+    first frame and cut every frame at that one region, so the animation keeps one geometry."""
+    from dataclasses import replace
+    from urllib.parse import parse_qsl
+
+    from origin.formats import Accepts
+    from origin.params import parse_query
+    from origin.render import render
+    from origin.render.guard import RenderGuard
+    from origin.settings import defaults
+
+    animated = replace(defaults().render, animation=True)
+    spec = parse_query(parse_qsl(f"{query}&fm=gif"), defaults().output)
+    rendered = render(animated_faces(), spec, Accepts.LEGACY, animated, None, RenderGuard())
+    out = pyvips.Image.new_from_buffer(rendered.body, "", n=-1)
+    height = out.get("page-height")
+    assert out.height // height == 3 and (rendered.width, rendered.height) == (out.width, height)
+    boxes = [faces.detect(out.crop(0, i * height, out.width, height)) for i in range(3)]
+    assert all(len(found) == 1 for found in boxes), boxes
+    xs, ys = [f[0].x for f in boxes], [f[0].y for f in boxes]
+    assert max(xs) - min(xs) <= 2 and max(ys) - min(ys) <= 2  # one region for every frame
+    centre = boxes[0][0].x + boxes[0][0].w / 2
+    assert abs(centre - out.width / 2) < out.width * 0.15  # centred on her face
+    plain = parse_query(parse_qsl("fit=crop&w=150&h=154&fm=gif"), defaults().output)
+    centred = render(animated_faces(), plain, Accepts.LEGACY, animated, None, RenderGuard())
+    assert faces.detect(pyvips.Image.new_from_buffer(centred.body, "")) == []  # a centre crop loses her

@@ -12,16 +12,19 @@ import pytest
 from origin.errors import OriginError
 from origin.formats import Accepts
 from origin.params import parse_query
-from origin.render import RenderConfig, render
+from origin.render import render
 from origin.render.guard import RenderGuard
+from origin.settings import defaults
 from tests.images import BLUE, GREEN, RED, WHITE, close, decode, encode, flat, magic, pixel, quadrants
+
+LIMITS = defaults().output
 
 SOURCE = encode(quadrants(300, 200))
 
 
 def run(query: str, data: bytes = SOURCE, images: dict[str, bytes] | None = None):
-    spec = parse_query(parse_qsl(query, keep_blank_values=True))
-    return render(data, spec, Accepts.LEGACY, RenderConfig(), None, RenderGuard(), images=images or {})
+    spec = parse_query(parse_qsl(query, keep_blank_values=True), LIMITS)
+    return render(data, spec, Accepts.LEGACY, defaults().render, None, RenderGuard(), images=images or {})
 
 
 def image_of(query: str, **kwargs):
@@ -73,15 +76,49 @@ def test_pad_per_side_overrides_pad():
     assert not close(pixel(image, 150, 1), (0, 0, 0))  # none at the top
 
 
+# -- dpr -----------------------------------------------------------------------------------
+
+
+def test_dpr_2_draws_the_text_twice_as_tall_and_twice_as_far_in():
+    """imgix's text lengths are CSS pixels: at dpr=2 the image is twice as wide and the text in it
+    looks the same, so its ink is twice as tall and wide, txt-pad twice as far from the edge."""
+    white = encode(flat(400, 200, WHITE))
+    query = "w=200&txt=HHHH&txt-size=20&txt-align=top,left&txt-pad=8&fm=png"
+    one, two = image_of(query, data=white), image_of(f"{query}&dpr=2", data=white)
+    assert (one.width, two.width) == (200, 400)
+    left1, top1, width1, height1 = one.find_trim(threshold=10, background=list(WHITE))
+    left2, top2, width2, height2 = two.find_trim(threshold=10, background=list(WHITE))
+    assert height2 == pytest.approx(2 * height1, abs=2) and width2 == pytest.approx(2 * width1, abs=3)
+    assert left2 == pytest.approx(2 * left1, abs=2) and top2 == pytest.approx(2 * top1, abs=2)
+
+
+@pytest.mark.parametrize("width", ["w=150", "w=0.5"], ids=["pixels", "share"])
+def test_dpr_2_doubles_borders_and_padding(width: str):
+    """Beside a share of the source dpr is applied at render time, not parse time: the same."""
+    for extra, colour in (("border=5,000", (0, 0, 0)), ("pad=5&bg=00f", BLUE)):
+        one = image_of(f"{width}&{extra}&fm=png")
+        two = image_of(f"{width}&dpr=2&{extra}&fm=png")
+        assert two.width == 2 * one.width and two.height == pytest.approx(2 * one.height, abs=1)
+        assert close(pixel(one, 3, 40), colour) and close(pixel(one, 7, 40), RED), extra  # 5 px at 1x
+        assert close(pixel(two, 8, 80), colour) and close(pixel(two, 12, 80), RED), extra  # 10 px at 2x
+
+
 # -- border -------------------------------------------------------------------------------
 
 
-def test_border_has_its_colour_and_width_inside_the_size():
+def test_border_frames_the_image_within_w_and_adds_to_the_size_without():
+    """A border frames the image as `pad` does (imgix's pad page: added to the dimensions without
+    w/h; with them, the image including it fits the requested size). The image is not covered."""
     image = image_of("w=300&border=10,00f&fm=png")
-    assert (image.width, image.height) == (300, 200)
-    for x, y in ((2, 100), (9, 100), (150, 5), (295, 100), (150, 195)):
+    assert (image.width, image.height) == (300, 207)  # 280 px of 3:2 image, 187 high, + 2 x 10
+    for x, y in ((2, 100), (9, 100), (150, 5), (295, 100), (150, 201), (150, 206)):
         assert close(pixel(image, x, y), BLUE), (x, y)
-    assert close(pixel(image, 12, 12), RED) and close(pixel(image, 288, 12), GREEN)
+    assert close(pixel(image, 10, 10), RED) and close(pixel(image, 289, 10), GREEN)  # its corners show
+    assert close(pixel(image, 10, 196), BLUE) and close(pixel(image, 289, 196), WHITE)
+    bare = image_of("border=10,00f&fm=png")
+    assert (bare.width, bare.height) == (320, 220)  # the 300x200 source and its frame
+    assert close(pixel(bare, 9, 9), BLUE) and close(pixel(bare, 10, 10), RED) and close(pixel(bare, 309, 10), GREEN)
+    assert close(pixel(bare, 310, 215), BLUE)
 
 
 def test_border_sides_and_radius():
@@ -346,14 +383,18 @@ def test_bad_values_are_400s(query):
     from origin.errors import OriginError
 
     with pytest.raises(OriginError) as info:
-        parse_query(parse_qsl(query))
+        parse_query(parse_qsl(query), LIMITS)
     assert info.value.status == 400
 
 
 def test_border_and_pad_on_each_side():
     image = image_of("border=5,000&border-right=20&border-bottom=0&fm=png")
-    assert close(pixel(image, 285, 50), (0, 0, 0)) and close(pixel(image, 2, 50), (0, 0, 0))
-    assert not close(pixel(image, 150, 198), (0, 0, 0))
+    assert (image.width, image.height) == (325, 205)
+    assert close(pixel(image, 315, 50), (0, 0, 0)) and close(pixel(image, 2, 50), (0, 0, 0))
+    assert close(pixel(image, 303, 50), GREEN) and close(pixel(image, 150, 204), BLUE)  # no bottom frame
+    both = image_of("w=300&border=10,000&pad=10&bg=ff0&fm=png")  # the frame outside, the padding in it
+    assert close(pixel(both, 5, 50), (0, 0, 0)) and close(pixel(both, 15, 50), (255, 255, 0))
+    assert close(pixel(both, 22, 50), RED) and both.width == 300
     padded = image_of("w=300&h=200&fit=scale&pad-right=30&pad-bottom=20&bg=000&fm=png")
     assert close(pixel(padded, 290, 50), (0, 0, 0)) and close(pixel(padded, 50, 190), (0, 0, 0))
     assert close(pixel(padded, 3, 3), RED)
@@ -487,9 +528,9 @@ def test_gradient_without_colours_takes_the_image_vibrant_dark_and_light():
 
 
 def test_gradient_details_need_fill_gradient():
-    assert parse_query([("fill-gradient-type", "radial")]) == parse_query([])
-    solid = parse_query(parse_qsl("fit=fill&w=10&fill-gradient-linear=f00,00f"))
-    assert solid == parse_query(parse_qsl("fit=fill&w=10"))
+    assert parse_query([("fill-gradient-type", "radial")], LIMITS) == parse_query([], LIMITS)
+    solid = parse_query(parse_qsl("fit=fill&w=10&fill-gradient-linear=f00,00f"), LIMITS)
+    assert solid == parse_query(parse_qsl("fit=fill&w=10"), LIMITS)
 
 
 def test_palette_json_names_dominant_colors_by_lightness_and_saturation():

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from origin.render import RenderConfig, blend, watermark
+from origin.render import blend, watermark
 from origin.render.blend import BlendOptions
+from origin.render.overlays import options
+from origin.render.text import TextOptions
 from origin.render.watermark import MarkOptions
+from origin.settings import defaults
+from origin.spec import TransformSpec
 from tests.images import close, encode, flat, pixel
 
-CONFIG = RenderConfig()
+CONFIG = defaults().render
 WHITE = (255, 255, 255)
 RED = (255, 0, 0)
 
@@ -125,3 +129,21 @@ def test_blend_size_inherit_and_fit() -> None:
         blend.load_blend(data, 100, 50, BlendOptions(w=40, h=40, fit="crop"), CONFIG)
     ) == (40, 40)
     assert blend.load_blend(data, 100, 50, BlendOptions(w=0.5), CONFIG).width == 50
+
+
+@pytest.mark.parametrize(
+    ("kind", "family", "given"),
+    [
+        (MarkOptions, "mark", {"tile": False}),
+        (BlendOptions, "blend", {"inherit": False}),
+        (TextOptions, "txt", {"text": "a"}),
+    ],
+)
+def test_overlay_options_default_as_the_spec_does(kind, family, given) -> None:  # type: ignore[no-untyped-def]
+    """Every option is read off the spec field of its parameter, and defaults as the spec does."""
+    assert options(kind, TransformSpec(), family, **given) == kind(**given)
+
+
+def test_overlay_options_read_the_family_s_parameters() -> None:
+    spec = TransformSpec(mark="a.png", mark_pad=7, mark_align=("left", "top"), mark_tile="grid", blend_pad=3)
+    assert options(MarkOptions, spec, "mark", tile=True) == MarkOptions(pad=7, align=("left", "top"), tile=True)

@@ -10,6 +10,7 @@ import json
 import struct
 import time
 import zlib
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 import pytest
@@ -21,10 +22,13 @@ from origin.geometry import plan
 from origin.params import parse_query
 from origin.render import RenderConfig, Rendered, RenderGuard, describe, harden, probe, render
 from origin.render.pipeline import jpeg_shrink
+from origin.settings import defaults
 from tests.images import BLUE, GREEN, RED, WHITE, close, decode, flat, jpeg, magic, pixel, png, quadrants
 
+LIMITS = defaults().output
+
 CYAN, MAGENTA, BLACK = (0, 255, 255), (255, 0, 255), (0, 0, 0)
-CONFIG = RenderConfig()
+CONFIG = defaults().render
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,7 +37,7 @@ def hardened() -> None:
 
 
 def spec_of(query: str):  # type: ignore[no-untyped-def]
-    return parse_query(parse_qsl(query, keep_blank_values=True))
+    return parse_query(parse_qsl(query, keep_blank_values=True), LIMITS)
 
 
 def run(
@@ -358,7 +362,7 @@ def test_cmyk_source_without_a_profile_is_converted_not_served_as_is():
 
 def test_source_past_the_output_cap_is_never_served_as_is():
     data = quadrants(64, 48).jpegsave_buffer(Q=20)
-    rendered = run(data, "q=100", config=RenderConfig(max_output_side=32))
+    rendered = run(data, "q=100", config=replace(defaults().render, max_output_side=32))
     assert size(rendered) == (32, 24)
 
 
@@ -896,9 +900,9 @@ def test_a_wide_real_image_is_refused():
 
 def test_limits_come_from_the_config():
     with pytest.raises(ImageTooLarge):
-        run(png(64, 48), "w=10", config=RenderConfig(max_source_side=63))
+        run(png(64, 48), "w=10", config=replace(defaults().render, max_source_side=63))
     with pytest.raises(ImageTooLarge):
-        run(png(64, 48), "w=10", config=RenderConfig(max_source_pixels=64 * 48 - 1))
+        run(png(64, 48), "w=10", config=replace(defaults().render, max_source_pixels=64 * 48 - 1))
 
 
 def test_harden_blocks_svg_and_tiff_loaders():
@@ -915,7 +919,7 @@ def test_harden_blocks_svg_and_tiff_loaders():
 
 # -- animation ----------------------------------------------------------------------------
 
-ANIMATED = RenderConfig(animation=True)
+ANIMATED = replace(defaults().render, animation=True)
 
 
 def _frames(data: bytes) -> pyvips.Image:
@@ -965,13 +969,15 @@ def test_animation_to_a_still_format_takes_the_first_frame():
 
 def test_too_many_frames():
     with pytest.raises(TooManyFrames):
-        run(animated_gif(5), "w=20&fm=gif", config=RenderConfig(animation=True, max_frames=3))
+        run(animated_gif(5), "w=20&fm=gif", config=replace(defaults().render, animation=True, max_frames=3))
     with pytest.raises(TooManyFrames):
-        run(animated_gif(5), "w=20", config=RenderConfig(animation=True, max_animation_pixels=40 * 30 * 4))
+        run(
+            animated_gif(5), "w=20", config=replace(defaults().render, animation=True, max_animation_pixels=40 * 30 * 4)
+        )
 
 
 def test_frame_limits_do_not_apply_to_a_still():
-    rendered = run(animated_gif(5), "w=20&fm=gif", config=RenderConfig(animation=False, max_frames=3))
+    rendered = run(animated_gif(5), "w=20&fm=gif", config=replace(defaults().render, animation=False, max_frames=3))
     assert size(rendered) == (20, 15)
 
 

@@ -10,11 +10,11 @@ import pytest
 from origin.errors import InvalidParam, ParamOutOfRange
 from origin.render import text
 from origin.render.text import TextOptions
-from origin.urlparams.text import TextLimits
+from origin.settings import defaults
 from tests import ROOT
 from tests.images import flat
 
-LIMITS = TextLimits()
+LIMITS = defaults().render.text
 WHITE = (255, 255, 255)
 SPEC = ROOT / "origin" / "urlparams" / "imgix" / "parameters.json"
 

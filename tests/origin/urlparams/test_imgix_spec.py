@@ -14,9 +14,12 @@ import pytest
 
 from origin.errors import DuplicateParam, OriginError, ParamOutOfRange, UnsupportedParam
 from origin.params import parse_query
+from origin.settings import defaults
 from origin.spec import canonical
 from origin.urlparams import REFUSED, TABLE
 from origin.urlparams.imgix import DOCUMENTED, SPEC_PATH
+
+LIMITS = defaults().output
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURE = ROOT / "tests" / "fixtures" / "imgix" / "parameters.json"
@@ -165,7 +168,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
 
 
 def parse(query: str):
-    return parse_query(parse_qsl(query, keep_blank_values=True))
+    return parse_query(parse_qsl(query, keep_blank_values=True), LIMITS)
 
 
 def key(query: str) -> str:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 import pytest
 
 from origin.errors import InvalidParam, OriginError, ParamOutOfRange
 from origin.params import OutputLimits, parse_query
+from origin.settings import defaults
 from origin.spec import TransformSpec, canonical
 from origin.urlparams.text import TextLimits
 
-DEFAULT_LIMITS = OutputLimits()
+DEFAULT_LIMITS = defaults().output
 
 
 def parse(query: str, limits: OutputLimits = DEFAULT_LIMITS) -> TransformSpec:
@@ -54,7 +56,7 @@ def test_text_values_are_refused_by_name(query: str, error: type[OriginError]) -
 
 
 def test_text_size_is_clamped_to_the_setting() -> None:
-    limits = OutputLimits(text=TextLimits(max_chars=500, max_lines=10, max_size=100))
+    limits = replace(defaults().output, text=TextLimits(max_chars=500, max_lines=10, max_size=100))
     assert parse("txt=a&txt-size=4000", limits).txt_size == 100
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 import pytest
@@ -10,9 +11,12 @@ from hypothesis import strategies as st
 
 from origin.errors import DuplicateParam, InvalidKey, InvalidParam, OriginError, ParamOutOfRange, UnknownParam
 from origin.params import OutputLimits, parse_query
+from origin.settings import defaults
 from origin.spec import TransformSpec, canonical
 
-DEFAULT_LIMITS = OutputLimits()
+LIMITS = defaults().output
+
+DEFAULT_LIMITS = LIMITS
 
 
 def parse(query: str, limits: OutputLimits = DEFAULT_LIMITS) -> TransformSpec:
@@ -114,13 +118,48 @@ def test_dpr_beside_a_pixel_size_is_folded_away():
     assert (spec.w, spec.h, spec.dpr) == (600.0, 400.0, 1.0)
 
 
+@pytest.mark.parametrize(
+    ("scaled", "folded"),
+    [
+        ("w=100&dpr=2&txt=hi&txt-size=20", "w=200&txt=hi&txt-size=40&txt-pad=20"),
+        ("w=100&dpr=2&txt=hi", "w=200&txt=hi&txt-size=24&txt-pad=20"),
+        (
+            "w=100&dpr=1.5&txt=hi&txt-line=2&txt-shad=3&txt-lead=4&txt-track=2&txt-width=80",
+            "w=150&txt=hi&txt-size=18&txt-pad=15&txt-line=3&txt-shad=4.5&txt-lead=6&txt-track=3&txt-width=120",
+        ),
+        ("w=100&dpr=2&pad=5&pad-left=3", "w=200&pad=10&pad-left=6"),
+        (
+            "w=100&dpr=2&border=3,000&border-top=1&border-radius=4&border-radius-inner=1,2,3,4",
+            "w=200&border=6,000&border-top=2&border-radius=8&border-radius-inner=2,4,6,8",
+        ),
+        (
+            "w=100&dpr=2&mark=a.png&mark-w=20&mark-h=0.5&mark-x=3",
+            "w=200&mark=a.png&mark-w=40&mark-h=0.5&mark-x=6&mark-pad=10",
+        ),
+        (
+            "w=100&dpr=2&blend=b.png&blend-w=30&blend-pad=2&blend-y=1",
+            "w=200&blend=b.png&blend-w=60&blend-pad=4&blend-y=2",
+        ),
+        ("w=100&dpr=2&mask=corners&corner-radius=5", "w=200&mask=corners&corner-radius=10"),
+        ("w=100&dpr=2&transparency=grid", "w=200&transparency=grid&grid-size=8"),
+        ("w=100&dpr=2&txt=hi&txt-line=40", "w=200&txt=hi&txt-size=24&txt-pad=20&txt-line=64"),  # the 1x cap holds
+        ("fit=crop&w=100&h=50&dpr=2&max-w=80&min-h=60", "fit=crop&w=200&h=100&max-w=160&min-h=120"),
+        ("dpr=2&txt=hi&pad=5", "txt=hi&pad=5"),  # imgix: dpr needs w or h
+    ],
+)
+def test_dpr_scales_every_length_in_output_pixels(scaled: str, folded: str) -> None:
+    """imgix's lengths are CSS pixels: at dpr=2 text, paddings, borders, overlay boxes and
+    offsets are twice as many output pixels, so a 2x URL is the 1x one drawn denser."""
+    assert canonical(parse(scaled)) == canonical(parse(folded))
+
+
 def test_dpr_beside_a_share_is_kept_and_capped():
-    spec = parse("w=0.5&h=200&dpr=4.5", OutputLimits(max_dpr=4.0))
+    spec = parse("w=0.5&h=200&dpr=4.5", replace(defaults().output, max_dpr=4.0))
     assert (spec.w, spec.h, spec.dpr) == (0.5, 200.0, 4.0)
 
 
 def test_limits_come_from_settings():
-    limits = OutputLimits(max_side=1000, max_dpr=2.0)
+    limits = replace(defaults().output, max_side=1000, max_dpr=2.0)
     assert parse("w=5000&h=2500", limits).w == 1000.0
     assert parse("w=5000&h=2500", limits).h == 500.0
     assert parse("w=400&dpr=3", limits).w == 800.0
@@ -355,7 +394,7 @@ def test_past_a_suggested_range_is_accepted_and_clamped_to_it(given, edge):
 @pytest.mark.parametrize("mark", ["../x.png", "/abs.png", "_/token", "a//b.png", "a\\b.png"])
 def test_mark_must_be_a_valid_key(mark):
     with pytest.raises(InvalidKey):
-        parse_query([("mark", mark)])
+        parse_query([("mark", mark)], LIMITS)
 
 
 def test_errors_do_not_echo_long_input():
@@ -446,9 +485,9 @@ def queries(draw):
 @settings(max_examples=300, deadline=None)
 @given(queries())
 def test_canonical_round_trips(pairs):
-    spec = parse_query(pairs)
+    spec = parse_query(pairs, LIMITS)
     text = canonical(spec)
-    again = parse_query(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+    again = parse_query(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)), LIMITS)
     assert again == spec
     assert canonical(again) == text
 
@@ -458,15 +497,15 @@ def test_canonical_round_trips(pairs):
 def test_order_never_matters(pairs, rnd):
     shuffled = list(pairs)
     rnd.shuffle(shuffled)
-    assert canonical(parse_query(shuffled)) == canonical(parse_query(pairs))
+    assert canonical(parse_query(shuffled, LIMITS)) == canonical(parse_query(pairs, LIMITS))
 
 
 def test_inert_parameters_do_not_mint_variants():
     from origin.spec import canonical
 
-    assert canonical(parse_query([("w", "100"), ("ar", "16:9")])) == "w=100"
-    assert canonical(parse_query([("w", "100"), ("fp-x", "0.2"), ("fp-z", "3")])) == "w=100"
-    kept = canonical(parse_query([("w", "100"), ("fit", "crop"), ("crop", "focalpoint"), ("fp-x", "0.2")]))
+    assert canonical(parse_query([("w", "100"), ("ar", "16:9")], LIMITS)) == "w=100"
+    assert canonical(parse_query([("w", "100"), ("fp-x", "0.2"), ("fp-z", "3")], LIMITS)) == "w=100"
+    kept = canonical(parse_query([("w", "100"), ("fit", "crop"), ("crop", "focalpoint"), ("fp-x", "0.2")], LIMITS))
     assert "fp-x=0.2" in kept
 
 
