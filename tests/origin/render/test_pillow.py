@@ -13,10 +13,12 @@ import pyvips
 from origin.errors import CorruptImage, RenderTimeout
 from origin.formats import Accepts
 from origin.params import parse_query
-from origin.render import RenderConfig, RenderGuard, harden, pillow, render
+from origin.render import RenderGuard, harden, pillow, render
+from origin.settings import defaults
 from tests.images import quadrants
 
-CONFIG = RenderConfig()
+CONFIG = defaults().render
+LIMITS = defaults().output
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -103,7 +105,7 @@ def test_a_truncated_jpeg_is_left_to_libvips_which_refuses_it():
     cut = data[: len(data) // 2]
     assert pillow.decode_jpeg(cut, header(cut), 4, RenderGuard()) is None
     with pytest.raises(CorruptImage):
-        render(cut, parse_query([("w", "100")]), Accepts.LEGACY, CONFIG, None, RenderGuard())
+        render(cut, parse_query([("w", "100")], LIMITS), Accepts.LEGACY, CONFIG, None, RenderGuard())
 
 
 def test_a_killed_render_stops_the_decode():
@@ -166,7 +168,7 @@ QUERIES = (
 @pytest.mark.parametrize("query", QUERIES)
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_renders_are_the_same_bytes_with_and_without_pillow(name, query, monkeypatch):
-    data, spec = SOURCES[name], parse_query(parse_qsl(query))
+    data, spec = SOURCES[name], parse_query(parse_qsl(query), LIMITS)
     fast = render(data, spec, Accepts.LEGACY, CONFIG, None, RenderGuard())
     _without_pillow(monkeypatch)
     slow = render(data, spec, Accepts.LEGACY, CONFIG, None, RenderGuard())
@@ -181,6 +183,11 @@ def test_a_shrunk_jpeg_render_takes_both_paths(monkeypatch):
     monkeypatch.setattr(pillow, "decode_jpeg", lambda *args: calls.append("decode") or decode(*args))
     monkeypatch.setattr(pillow, "encode_webp", lambda *args: calls.append("encode") or encode(*args))
     render(
-        SOURCES["progressive"], parse_query([("w", "200"), ("fm", "webp")]), Accepts.LEGACY, CONFIG, None, RenderGuard()
+        SOURCES["progressive"],
+        parse_query([("w", "200"), ("fm", "webp")], LIMITS),
+        Accepts.LEGACY,
+        CONFIG,
+        None,
+        RenderGuard(),
     )
     assert calls == ["decode", "encode"]
