@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from .access import Access
 from .cache import ByteLRU, MetadataCache
 from .cache.redis import SharedCache
-from .derived import open_derived
+from .derived import DerivedStore, open_derived
 from .events import HandlerFactory, open_emitter
 from .executor import RenderPool
-from .http.appkeys import ACCESS, CONFIGS, EMITTER, METRICS, POLICY, READY_TIMEOUT, SEND_TIMEOUT, SERVICE
+from .http.appkeys import (
+    ACCESS,
+    EMITTER,
+    METRICS,
+    POLICY,
+    POOL,
+    READY_TIMEOUT,
+    RENDER_CONFIG,
+    SEND_TIMEOUT,
+    SERVICE,
+    SHARED,
+    STORAGE,
+)
 from .http.bodies import FORM_OVERHEAD
 from .http.images import ResponsePolicy
 from .http.jsonapp import json_app
@@ -26,7 +40,7 @@ from .http.routes import setup_routes
 from .logs import ACCESS_LOGGER, AccessLog, capture_libvips_warnings
 from .params import OutputLimits
 from .presets import PresetError, load_presets
-from .render import harden
+from .render import RenderConfig, harden
 from .service import Image, ImageService
 from .settings import AccessConfig, Configs, Settings
 from .signing import Signer
@@ -77,14 +91,13 @@ def create_app(settings: Settings, *, handler_factory: HandlerFactory | None = N
         # Uploads stream through bounded reads (http/bodies.py); this only caps a whole-body read.
         client_max_size=configs.manage.max_upload_bytes + FORM_OVERHEAD,
     )
-    app[CONFIGS] = configs
     app[POLICY] = ResponsePolicy(responses.cache_control, responses.cors_origin)
     app[ACCESS] = access_policy(configs.access, configs.output)
     app[READY_TIMEOUT] = configs.metrics.ready_timeout
     app[SEND_TIMEOUT] = configs.sources.send_timeout
     metrics_site = setup_metrics(app, configs.metrics)
     setup_management(app, configs.manage)
-    app.cleanup_ctx.append(_lifetime(configs, handler_factory, metrics_site))
+    app.cleanup_ctx.append(_lifetime(configs, app[ACCESS], handler_factory, metrics_site))
     setup_playground(app, configs.playground)
     setup_openapi(app)
     setup_routes(app)
@@ -99,37 +112,60 @@ def access_log_args(enabled: bool) -> dict[str, object]:
 
 
 def _lifetime(
-    configs: Configs, handler_factory: HandlerFactory | None, metrics_site: Site | None
+    configs: Configs, access: Access, handler_factory: HandlerFactory | None, metrics_site: Site | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """The app's one cleanup context: every resource opened here, in this order, closed in reverse.
 
-    1. the service: storage, derived storage, render pool, Redis;
-    2. the event emitter (the in-process handler renders through the service);
-    3. the separate metrics site, when configured;
-    4. the management API's tokens (kept in storage) and its writes in flight, which are
-       drained first at shutdown, while the emitter and storage they use are still open.
+    1. the resources: storage, derived storage, render pool, Redis, and the service over them,
+       each handed to the handlers that use it as its own app key;
+    2. the pool and Redis figures the metrics read at each scrape;
+    3. the event emitter (the in-process handler works with the same resources);
+    4. the separate metrics site, when configured;
+    5. the management API's tokens and its writes in flight, which are drained first at
+       shutdown, while the emitter and storage they use are still open.
     """
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            service = await stack.enter_async_context(open_service(configs, on_render=app[METRICS].observe_render))
-            app[SERVICE] = service
+            opened = await stack.enter_async_context(open_resources(configs, on_render=app[METRICS].observe_render))
+            app[SERVICE], app[STORAGE], app[SHARED] = opened.service, opened.storage, opened.shared
+            app[POOL], app[RENDER_CONFIG] = opened.pool, opened.render
             log.info("serving %s", configs.storage.url)
-            emitter = open_emitter(app, configs.redis, configs.events, handler_factory)
-            app[EMITTER] = await stack.enter_async_context(emitter)
+            stack.enter_context(app[METRICS].watching(opened.pool, opened.shared))
+            make_handler = functools.partial(handler_factory, configs, access, opened) if handler_factory else None
+            app[EMITTER] = await stack.enter_async_context(open_emitter(configs.redis, configs.events, make_handler))
             if metrics_site is not None:
                 await stack.enter_async_context(metrics_site(app))
-            await stack.enter_async_context(managing(app, configs.manage, service.storage))
+            await stack.enter_async_context(managing(app, configs.manage, configs.storage))
             yield
 
     return lifetime
 
 
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What a process opens once and closes once, and the image service built over it.
+
+    Made by `open_resources` only. Whoever builds the parts of a process (the app's cleanup
+    context, the worker's handler) hands each part the resources it uses: nobody reaches
+    through the service for them.
+    """
+
+    storage: Storage
+    derived: DerivedStore | None
+    """Where the worker keeps pre-rendered variants; None when not configured."""
+    pool: RenderPool
+    render: RenderConfig
+    shared: SharedCache | None
+    """Redis; None on one machine."""
+    service: ImageService
+
+
 @contextlib.asynccontextmanager
-async def open_service(
+async def open_resources(
     configs: Configs, on_render: Callable[[str, float], None] | None = None, *, storage: Storage | None = None
-) -> AsyncIterator[ImageService]:
-    """The ImageService `configs` describe, with every resource it owns; closed on exit.
+) -> AsyncIterator[Resources]:
+    """The resources `configs` describe, and the ImageService over them; closed on exit.
 
     Shared by the origin and the worker, so both render through the same wiring.
     `storage`: read and write through this one (the caller's, left open) instead of
@@ -139,14 +175,14 @@ async def open_service(
         if storage is None:
             storage = await open_storage(configs.storage.url, configs.storage.timeout)
             owned.push_async_callback(storage.close)
-        async with _open_service(configs, storage, on_render) as service:
-            yield service
+        async with _open_resources(configs, storage, on_render) as resources:
+            yield resources
 
 
 @contextlib.asynccontextmanager
-async def _open_service(
+async def _open_resources(
     configs: Configs, storage: Storage, on_render: Callable[[str, float], None] | None
-) -> AsyncIterator[ImageService]:
+) -> AsyncIterator[Resources]:
     derived = await open_derived(configs.storage)
     pool = RenderPool(
         configs.pool.workers, configs.pool.queue, configs.pool.timeout, configs.pool.retry_after, configs.pool.memory
@@ -169,7 +205,7 @@ async def _open_service(
     if redis is not None:
         redis.start()
     try:
-        yield service
+        yield Resources(storage, derived, pool, configs.render, redis, service)
     finally:
         pool.close()
         if redis is not None:

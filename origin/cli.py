@@ -82,13 +82,12 @@ def run_serve(config: Path | None = None, host: str | None = None, port: int | N
         app = create_app(settings, handler_factory=in_process)
     except (PresetError, UnsafeLibvips, StartupError) as exc:
         return _refused("image-origin", exc)
-    from .http.appkeys import CONFIGS
     from .server import run
 
     try:
         # SIGTERM/SIGINT: stop accepting, let renders in flight finish, then run cleanups. The server
         # owns the socket: deadlines on every phase of a connection, and the connection cap.
-        run(app, app[CONFIGS].connections, access_log=None)
+        run(app, settings.configs().connections, access_log=None)
     except StorageUnusable as exc:  # opened in the app's cleanup context, before serving
         return _refused("image-origin", exc)
     except OSError as exc:

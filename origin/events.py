@@ -13,19 +13,22 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from aiohttp import web
-
+from .access import Access
 from .cache import redis as redis_cache
-from .settings import EventsConfig, RedisConfig
+from .settings import Configs, EventsConfig, RedisConfig
 from .storage import ObjectInfo
 from .storage_events import Handler, StorageEvent, stream_key, to_fields
 
+if TYPE_CHECKING:
+    from .app import Resources
+
 T = TypeVar("T")
-HandlerFactory = Callable[[web.Application], AbstractAsyncContextManager[Handler]]
-"""Makes the in-process handler once the app's service is open: an async context manager
-yielding it, entered for the app's lifetime (so whatever it opens closes with the app)."""
+HandlerFactory = Callable[[Configs, Access, "Resources"], AbstractAsyncContextManager[Handler]]
+"""Makes the in-process handler from the app's configs, access policy and open resources (so it
+renders with the app's render pool and forgets the versions the app caches): an async context
+manager yielding it, entered for the app's lifetime (whatever it opens closes with the app)."""
 SOURCE = "origin"
 log = logging.getLogger("origin.events")
 
@@ -101,17 +104,20 @@ class QueueEmitter:
 
 @contextlib.asynccontextmanager
 async def open_emitter(
-    app: web.Application, redis: RedisConfig | None, config: EventsConfig, handler_factory: HandlerFactory | None
+    redis: RedisConfig | None,
+    config: EventsConfig,
+    make_handler: Callable[[], AbstractAsyncContextManager[Handler]] | None,
 ) -> AsyncIterator[Emitter]:
-    """The stream with Redis, else the in-process queue with a handler, else nothing; open it once the app's service is (the in-process handler
-    uses it), close it once the writes that emit have drained (create_app's lifetime does both)."""
+    """The stream with Redis, else the in-process queue to the handler `make_handler` opens, else
+    nothing. Open it once the app's resources are (the in-process handler uses them), close it
+    once the writes that emit have drained (create_app's lifetime does both)."""
     async with contextlib.AsyncExitStack() as stack:
         if redis is not None:
             stream = StreamEmitter(redis, config.stream_maxlen)
             stack.push_async_callback(stream.close)
             yield stream
-        elif handler_factory is not None:
-            handler = await stack.enter_async_context(handler_factory(app))
+        elif make_handler is not None:
+            handler = await stack.enter_async_context(make_handler())
             local = QueueEmitter(handler, config.queue_size)
             stack.push_async_callback(local.close)
             yield local

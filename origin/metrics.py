@@ -8,7 +8,8 @@ objects at scrape time, so they cannot drift from what the pool and the cache re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -19,7 +20,9 @@ from prometheus_client.registry import Collector
 from .logs import libvips_warnings
 
 if TYPE_CHECKING:
-    from .service import Image, ImageService, Original
+    from .cache.redis import SharedCache
+    from .executor import RenderPool
+    from .service import Image, Original
 
 ROUTES = ("image", "original", "manage", "health", "metrics", "other")
 """Every value of the `route` label: a fixed set, so no request can mint a new series."""
@@ -28,9 +31,9 @@ OUTCOMES = ("memory", "redis", "derived", "coalesced", "miss")
 
 
 class Metrics:
-    """The application's metrics; `service` returns the running ImageService (None before start)."""
+    """The application's metrics: counters from the start, the pool's figures once `watching` it."""
 
-    def __init__(self, service: Callable[[], ImageService | None]) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "image_origin_requests", "HTTP responses by route and status.", ("route", "status"), registry=self.registry
@@ -45,7 +48,16 @@ class Metrics:
         self._render_seconds = Histogram(
             "image_origin_render_seconds", "Render time by output format.", ("format",), registry=self.registry
         )
-        self.registry.register(_PoolCollector(service))
+
+    @contextlib.contextmanager
+    def watching(self, pool: RenderPool, shared: SharedCache | None) -> Iterator[None]:
+        """Serve the pool's and Redis' figures while entered (the app's lifetime, once they are open)."""
+        collector = _PoolCollector(pool, shared)
+        self.registry.register(collector)
+        try:
+            yield
+        finally:
+            self.registry.unregister(collector)
 
     def request(self, route: str, status: int) -> None:
         child = self._statuses.get((route, status))
@@ -68,18 +80,16 @@ class Metrics:
 
 
 class _PoolCollector(Collector):
-    """Render pool and Redis figures, read from the running service at each scrape."""
+    """Render pool and Redis figures, read from the live objects at each scrape."""
 
-    def __init__(self, service: Callable[[], ImageService | None]) -> None:
-        self._service = service
+    def __init__(self, pool: RenderPool, shared: SharedCache | None) -> None:
+        self._pool = pool
+        self._shared = shared
 
     def collect(self) -> Iterator[Metric]:
-        service = self._service()
-        if service is None:
-            return
-        pool = service.pool
+        pool = self._pool
         running = min(pool.admitted, pool.workers)
-        redis_errors = service.redis.client.errors if service.redis is not None else 0
+        redis_errors = self._shared.client.errors if self._shared is not None else 0
         yield GaugeMetricFamily("image_origin_render_queue_depth", "Renders waiting for a worker.", pool.queued)
         yield GaugeMetricFamily("image_origin_renders_in_flight", "Renders on a worker.", running)
         yield GaugeMetricFamily("image_origin_render_capacity", "Renders admitted at most.", pool.capacity)

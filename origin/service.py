@@ -1,8 +1,10 @@
 """The GET orchestrator: source version -> variant key -> cache -> render -> admit.
 
 Everything the HTTP layer needs to answer a GET comes from here, and nothing here
-knows about HTTP. The variant key is computed before any pixel is touched, so a
-conditional request (If-None-Match) or a cache hit never reads the source.
+knows about HTTP. A transformed image is asked for as one `VariantRequest`; `resolve`
+pins it to the source's version, giving the `Variant` every later step takes
+(origin/variant.py). Its key is computed before any pixel is touched, so a conditional
+request (If-None-Match) or a cache hit never reads the source.
 
 Lookups go memory -> Redis (when configured) -> storage for source versions, and
 memory -> Redis -> derived storage (what the worker pre-rendered) -> render for
@@ -22,7 +24,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -33,17 +34,15 @@ from .cache.redis import SharedCache, Stored
 from .derived import DerivedStore
 from .errors import ImageTooLarge, InvalidParam, NotFound, OriginError, Overloaded
 from .executor import RenderPool
-from .formats import MIME, Accepts, sniff
+from .formats import MIME, sniff
 from .render import RenderConfig, describe, render
 from .singleflight import ReplicaFlight, SingleFlight
 from .source_memory import SourceMemory
-from .spec import TransformSpec, canonical
 from .storage import ObjectInfo, Reader, Storage
+from .variant import Variant, VariantRequest
 
 log = logging.getLogger("origin.service")
 
-PIPELINE_VERSION = "8"
-"""Bump when rendering changes what bytes a spec produces, so old variants are not served."""
 SMALL_ORIGINAL = 1024 * 1024
 """Originals up to this size are read whole, coalesced and cached; larger ones are streamed."""
 CHUNK = 128 * 1024
@@ -276,77 +275,78 @@ class ImageService:
         stack.push_async_callback(reader.close)
         return await reader.read(_SNIFF_BYTES)
 
-    async def variant_etag(self, key: str, spec: TransformSpec, accepts: Accepts) -> tuple[str, ObjectInfo]:
-        """The variant key (the response's ETag) and the source version, with no source read."""
-        info = await self.source_info(key)
+    async def resolve(self, asked: VariantRequest) -> Variant:
+        """The variant `asked` names at the source's current version, with no source read."""
+        info = await self.source_info(asked.key)
         versions = []
-        for name, other in spec.storage_keys().items():
+        for name, other in asked.spec.storage_keys().items():
             try:
                 versions.append(f"{name}={(await self.source_info(other)).etag}")
             except NotFound:
                 raise InvalidParam(f"{name}: no image at key {other!r}") from None
-        return variant_key(key, info.etag, spec, accepts, "\n".join(versions)), info
+        return asked.at(info, "\n".join(versions))
 
-    async def variant(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
-        """The transformed image for the version `variant_etag` returned: from memory, Redis, or rendered.
+    async def variant(self, variant: Variant) -> Image:
+        """The transformed image for a variant `resolve` returned: from memory, Redis, or rendered.
 
         Concurrent misses for one variant share one render (X-Cache: coalesced for all but
         the leader), in this process and, through Redis, across replicas.
         """
-        image = self.variants.get(etag)
+        image = self.variants.get(variant.etag)
         if image is None:
-            image, leader = await self.flight.run(etag, lambda: self._fetch(key, spec, accepts, etag, info))
+            image, leader = await self.flight.run(variant.etag, lambda: self._fetch(variant))
             if not leader and image.cache == "miss":
                 image = dataclasses.replace(image, cache="coalesced")
         if self.redis is not None:
-            self.redis.popularity.count(image.etag, spec)
+            self.redis.popularity.count(image.etag, variant.request.spec)
             if self.redis.variants.sighted(image.etag):
                 self.redis.variants.admit(image.etag, _stored(image))
         return image
 
-    async def _fetch(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
+    async def _fetch(self, variant: Variant) -> Image:
         """The in-process leader's work: Redis, derived storage, then one render across every replica."""
-        redis, replicas = self.redis, self.replicas
+        redis, replicas, etag = self.redis, self.replicas, variant.etag
         if redis is not None:
             stored = await redis.variants.get(etag)
             if stored is not None:
                 return self._keep(etag, stored, "redis")
-        found = await self._derived(key, spec, etag, info)
+        found = await self._derived(variant)
         if found is not None:
             return found
         if redis is None or replicas is None:
-            return await self._render(key, spec, accepts, etag, info)
+            return await self._render(variant)
 
         async def render_and_publish() -> Image:
-            image = await self._render(key, spec, accepts, etag, info)
+            image = await self._render(variant)
             await redis.variants.publish(image.etag, _stored(image))
             return image
 
         result = await replicas.run(etag, render_and_publish)
         return self._keep(etag, result, "coalesced") if isinstance(result, Stored) else result
 
-    async def _derived(self, key: str, spec: TransformSpec, etag: str, info: ObjectInfo) -> Image | None:
+    async def _derived(self, variant: Variant) -> Image | None:
         """The worker's pre-render, if any: one GET; a failure is logged and read as a miss."""
+        key, spec = variant.request.key, variant.request.spec
         if self.derived is None or spec.is_json:
             return None
         started = time.perf_counter()
         try:
-            found = await self.derived.get(key, etag)
+            found = await self.derived.get(key, variant.etag)
         except OriginError as exc:
             log.warning("derived storage failed for %r (%s); rendering instead", key, exc.message)
             return None
         if found is None:
             return None
         body, content_type = found
-        negotiated = spec.negotiates
-        image = Image(body, content_type, etag, info, negotiated, "derived", {"derived": time.perf_counter() - started})
-        self._admit(etag, image)
+        timings = {"derived": time.perf_counter() - started}
+        image = Image(body, content_type, variant.etag, variant.source, spec.negotiates, "derived", timings)
+        self._admit(variant.etag, image)
         return image
 
-    async def render(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
-        """A fresh render of the version `variant_etag` returned, with no cache consulted: the
-        worker's pre-render. Its `etag` names the version actually rendered (see `_render`)."""
-        return await self._render(key, spec, accepts, etag, info)
+    async def render(self, variant: Variant) -> Image:
+        """A fresh render of a variant `resolve` returned, with no cache consulted: the worker's
+        pre-render. Its `etag` names the version actually rendered (see `_render`)."""
+        return await self._render(variant)
 
     def _keep(self, etag: str, stored: Stored, cache: str) -> Image:
         """A variant read from Redis, kept in memory too."""
@@ -354,23 +354,24 @@ class ImageService:
         self._admit(etag, image)
         return image
 
-    async def _render(self, key: str, spec: TransformSpec, accepts: Accepts, etag: str, info: ObjectInfo) -> Image:
+    async def _render(self, variant: Variant) -> Image:
         """Admission before I/O: the pool slot, then the source bytes, then the read, then the render.
 
         The slot and the bytes are held until the render's thread has finished (a killed
         render still holds its source), and given back on every other path.
         """
         timings: dict[str, float] = {}
+        key, spec, accepts = variant.request.key, variant.request.spec, variant.request.accepts
         others = spec.storage_keys()
         others_size = sum([(await self.source_info(other)).size for other in others.values()])
         with self.pool.admit() as slot:
-            slot.keep(await self.memory.hold(info.size + others_size))
+            slot.keep(await self.memory.hold(variant.source.size + others_size))
             data, fresh = await self._read(key, timings)
-            if fresh.etag != info.etag:
+            if fresh.etag != variant.source.etag:
                 # Replaced between HEAD and GET: key the variant by the version we rendered.
                 if self.redis is not None:
                     await self.redis.metadata.put(fresh)
-                etag, info = await self.variant_etag(key, spec, accepts)
+                variant = await self.resolve(variant.request)
             images = {name: (await self._read(other, timings))[0] for name, other in others.items()}
             mark = images.pop("mark", None)
             started = time.perf_counter()
@@ -392,8 +393,8 @@ class ImageService:
         timings["render"] = time.perf_counter() - started
         if self.on_render is not None:
             self.on_render(fmt, timings["render"])
-        image = Image(body, content_type, etag, info, negotiated=negotiated, timings=timings)
-        self._admit(etag, image)
+        image = Image(body, content_type, variant.etag, variant.source, negotiated=negotiated, timings=timings)
+        self._admit(variant.etag, image)
         return image
 
     def _admit(self, cache_key: str, image: Image) -> None:
@@ -403,22 +404,3 @@ class ImageService:
 
 def _stored(image: Image) -> Stored:
     return Stored(image.body, image.content_type, image.negotiated, image.source)
-
-
-@functools.lru_cache(maxsize=65536)
-def variant_key(key: str, source_etag: str, spec: TransformSpec, accepts: Accepts, mark_etag: str = "") -> str:
-    """hash(pipeline version, key, source version, canonical spec, negotiated format, and the
-    versions of the other stored images the spec names: `mark`, `mask`, `blend`).
-
-    The Accept header counts only under `auto=format` without an explicit `fm`, and only
-    reduced to three values, so one spec has at most three variants.
-    """
-    negotiated = accepts.value if spec.negotiates else "-"
-    material = "\n".join((PIPELINE_VERSION, key, source_etag, _variant_text(spec), negotiated, mark_etag))
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
-
-
-@functools.lru_cache(maxsize=4096)
-def _variant_text(spec: TransformSpec) -> str:
-    """The canonical spec without `dl`, which changes headers but not bytes (memoised: hot path)."""
-    return canonical(dataclasses.replace(spec, dl=None))

@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from .params import OutputLimits
 from .render.config import RenderConfig
 from .signing import MIN_HMAC_KEY_BYTES
-from .storage.location import parse_s3_url
+from .storage.location import local_folder, parse_s3_url
 from .storage_events import stream_key
 from .urlparams.core import MAX_DPR
 from .urlparams.text import HARD_MAX_CHARS, TextLimits
@@ -364,6 +364,11 @@ class StorageConfig:
     timeout: float
     derived_url: str | None
     """Resolved: the configured URL, the data folder's `_/derived` for local originals, or None (off)."""
+
+    @property
+    def local_folder(self) -> Path | None:
+        """The data folder when originals are in a local folder (`file://`); None on S3."""
+        return local_folder(self.url)
 
 
 @dataclass(frozen=True, slots=True)

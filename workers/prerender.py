@@ -18,10 +18,10 @@ import enum
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 from origin.access import Access, authorize, read_query
+from origin.cache.redis import Popularity
 from origin.derived import DerivedStore
 from origin.errors import (
     AnimationTooCostly,
@@ -37,7 +37,7 @@ from origin.formats import Accepts
 from origin.params import parse_query
 from origin.service import ImageService
 from origin.spec import TransformSpec, canonical
-from origin.storage import ObjectInfo
+from origin.variant import Variant, VariantRequest
 
 log = logging.getLogger("workers.prerender")
 
@@ -65,15 +65,6 @@ class Outcome(enum.Enum):
     """The source is gone, and so are its derived variants and cached version."""
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    spec: TransformSpec
-    accepts: Accepts
-    variant: str
-    """The variant key (the origin's ETag for it), which names it in derived storage."""
-    source: ObjectInfo
-
-
 class _Stale(Exception):
     """The source changed while its targets were computed."""
 
@@ -84,13 +75,16 @@ class Prerender:
         service: ImageService,
         derived: DerivedStore,
         access: Access,
+        popularity: Popularity | None,
         popular: int,
         presets: Sequence[str] | None = None,
     ) -> None:
-        """`presets`: names to render instead of those marked `warm: true` (KeyError for an unknown one)."""
+        """`popularity`: the Redis counters the `popular` most requested specs come from (None: no Redis).
+        `presets`: names to render instead of those marked `warm: true` (KeyError for an unknown one)."""
         self.service = service
         self.derived = derived
         self.access = access
+        self.popularity = popularity
         self.popular = popular
         names = [p.name for p in access.book.warm] if presets is None else list(presets)
         self.presets = [spec for spec in (preset_spec(access, name) for name in names) if _image(spec)]
@@ -105,7 +99,7 @@ class Prerender:
         """
         present = set(await self.derived.variants(key))
         try:
-            targets: list[Target] | None = await self.targets(key, etag)
+            targets: list[Variant] | None = await self.targets(key, etag)
         except NotFound:
             return Outcome.GONE
         except _Stale:
@@ -114,19 +108,19 @@ class Prerender:
             log.warning("%s: not an image the origin serves (%s); nothing to pre-render", key, exc.message)
             targets = None
         if prune:
-            wanted = {target.variant for target in targets or ()}
+            wanted = {target.etag for target in targets or ()}
             await self.derived.remove(key, sorted(present - wanted))
         if targets is None:
             return Outcome.REFUSED
-        if targets and self.derived.path(key, targets[0].variant) is None:
+        if targets and self.derived.path(key, targets[0].etag) is None:
             log.info("%s: the key is too long to name its variants in derived storage; left to the origin", key)
             return Outcome.PRESENT
-        missing = [target for target in targets if target.variant not in present]
+        missing = [target for target in targets if target.etag not in present]
         if not missing:
             return Outcome.PRESENT
         for target in missing:
             try:
-                await self._render(key, target)
+                await self._render(target)
             except NotFound:
                 return Outcome.GONE  # removed meanwhile: its removed event deletes what was stored
             except REFUSED as exc:
@@ -134,33 +128,32 @@ class Prerender:
                 return Outcome.REFUSED
         return Outcome.RENDERED
 
-    async def targets(self, key: str, etag: str) -> list[Target]:
-        """Every (spec, format) wanted for version `etag`, keyed as the origin keys them."""
-        targets: dict[str, Target] = {}
+    async def targets(self, key: str, etag: str) -> list[Variant]:
+        """Every variant (spec, format) wanted for version `etag`, keyed as the origin keys them."""
+        targets: dict[str, Variant] = {}
         for spec in self.presets + await self.popular_specs():
             for accepts in _NEGOTIATED if spec.negotiates else (Accepts.LEGACY,):
                 try:
-                    variant, info = await self.service.variant_etag(key, spec, accepts)
+                    variant = await self.service.resolve(VariantRequest(key, spec, accepts))
                 except OriginError as exc:
                     if not _skippable(exc):
                         raise
                     log.warning("%s: skipping %s (%s)", key, canonical(spec), exc.message)  # e.g. a missing watermark
                     break
-                if info.etag != etag:
+                if variant.source.etag != etag:
                     raise _Stale
-                targets.setdefault(variant, Target(spec, accepts, variant, info))
+                targets.setdefault(variant.etag, variant)
         return list(targets.values())
 
     async def popular_specs(self) -> list[TransformSpec]:
         """The most requested specs (reused for POPULAR_SECONDS); unparsable or non-image ones left out."""
-        redis = self.service.redis
-        if redis is None or self.popular <= 0:
+        if self.popularity is None or self.popular <= 0:
             return []
         fetched, specs = self._popular
         if time.monotonic() - fetched < POPULAR_SECONDS:
             return specs
         specs = []
-        for text in await redis.popularity.popular(self.popular):
+        for text in await self.popularity.popular(self.popular):
             try:
                 spec = parse_query(parse_qsl(text, keep_blank_values=True), self.access.limits)
             except OriginError:
@@ -171,18 +164,18 @@ class Prerender:
         self._popular = (time.monotonic(), specs)
         return specs
 
-    async def _render(self, key: str, target: Target) -> None:
+    async def _render(self, target: Variant) -> None:
         """Render and store one variant. If the source was replaced since the targets were
         computed, the service keys the render by the version it read, so what is stored is
         still named right (and the newer version's event prunes it)."""
         try:
-            image = await self.service.render(key, target.spec, target.accepts, target.variant, target.source)
+            image = await self.service.render(target)
         except OriginError as exc:
             if not _skippable(exc):
                 raise
-            log.warning("%s: skipping %s (%s)", key, canonical(target.spec), exc.message)
+            log.warning("%s: skipping %s (%s)", target.request.key, canonical(target.request.spec), exc.message)
             return
-        await self.derived.put(key, image.etag, image.body, image.content_type)
+        await self.derived.put(target.request.key, image.etag, image.body, image.content_type)
 
 
 def _skippable(exc: OriginError) -> bool:

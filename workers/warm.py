@@ -136,8 +136,7 @@ async def warm(handler: Handler, *, prefix: str, concurrency: int, state: Path, 
 
     Cancelling (SIGINT) saves the checkpoint and re-raises; a rerun continues from it.
     """
-    await handler.open()
-    storage = handler.service.storage
+    storage = (await handler.open()).resources.storage
     checkpoint = _Checkpoint(state)
     frontier = _Frontier(checkpoint.load())
     summary = Summary(resumed_after=frontier.after)
@@ -236,7 +235,7 @@ def warm_command(
         assert task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         async with handler:
-            if handler.service.derived is None:
+            if (await handler.open()).prerender is None:
                 raise _NoDerived
             with logging_redirect_tqdm():  # log lines above the bar, not through it
                 return await warm(handler, prefix=prefix, concurrency=workers, state=path)

@@ -1,7 +1,8 @@
 """Every typed application key, in one place: what the app holds, and who may read it.
 
-Set in `create_app` and the `setup_*` functions, read by the handlers (and by the worker's
-in-process handler). The value types are imported for the type checker only, so any
+Set in `create_app`, its cleanup context and the `setup_*` functions, read by the handlers:
+each handler reads the resources it uses (storage, the render pool...) as their own keys,
+never through the service. The value types are imported for the type checker only, so any
 module can import its keys from here without an import cycle.
 """
 
@@ -13,17 +14,24 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from ..access import Access
+    from ..cache.redis import SharedCache
     from ..events import Emitter
+    from ..executor import RenderPool
     from ..metrics import Metrics
+    from ..render import RenderConfig
     from ..service import ImageService
-    from ..settings import Configs
+    from ..storage import Storage
     from ..tokens import Tokens
     from .cors import ManageCors
     from .images import ResponsePolicy
 
-CONFIGS: web.AppKey[Configs] = web.AppKey("configs")
-"""Every concern's config (the in-process event handler builds from it)."""
 SERVICE: web.AppKey[ImageService] = web.AppKey("service")
+"""The GET path: source versions, variants and originals."""
+STORAGE: web.AppKey[Storage] = web.AppKey("storage")
+POOL: web.AppKey[RenderPool] = web.AppKey("pool")
+RENDER_CONFIG: web.AppKey[RenderConfig] = web.AppKey("render_config")
+SHARED: web.AppKey[SharedCache | None] = web.AppKey("shared")
+"""The shared cache (Redis); None on one machine."""
 ACCESS: web.AppKey[Access] = web.AppKey("access")
 POLICY: web.AppKey[ResponsePolicy] = web.AppKey("policy")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

@@ -15,19 +15,18 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..storage import LocalStorage, Storage
 from ..tokens import Tokens
 
 log = logging.getLogger("origin.auth")
 TOKEN_FILE = "_/token"
 
 
-def management_tokens(configured: Sequence[str], storage: Storage) -> Tokens:
-    """Configured tokens; else, on the local folder, the generated one; else none (403)."""
+def management_tokens(configured: Sequence[str], folder: Path | None) -> Tokens:
+    """Configured tokens; else, on the local `folder` (None: not local), the generated one; else none (403)."""
     if configured:
         return Tokens(tuple(token.encode() for token in configured))
-    if isinstance(storage, LocalStorage):
-        return Tokens((local_token(storage.root / TOKEN_FILE).encode(),))
+    if folder is not None:
+        return Tokens((local_token(folder.resolve() / TOKEN_FILE).encode(),))
     log.warning("no management tokens are configured: uploads and deletes are refused (set IMAGE_ORIGIN_TOKENS)")
     return Tokens(())
 

@@ -18,6 +18,7 @@ from ..formats import negotiate
 from ..keys import cache_tag, validate_key
 from ..service import Image, Original, Span
 from ..storage import ObjectInfo
+from ..variant import VariantRequest
 from . import headers as h
 from .appkeys import ACCESS, METRICS, POLICY, SEND_TIMEOUT, SERVICE
 from .middlewares import SECURITY_HEADERS
@@ -63,22 +64,13 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     spec = with_hints(asked, authorize(asked, access, key=key, raw_path=raw_path, now=now), access, request.headers)
     extra = _per_request(policy, spec.ch, expiry(asked, now), now)
     if spec.needs_render:
-        accepts = negotiate(request.headers.get("Accept", ""))
-        etag, source = await service.variant_etag(key, spec, accepts)
-        negotiated = spec.negotiates
-        if h.not_modified(
-            request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"), etag, source.last_modified
-        ):
-            return _not_modified(etag, source.last_modified, key, policy, negotiated, extra)
-        image = await service.variant(key, spec, accepts, etag, source)
-        return _respond(request, image, key, policy, spec.dl, extra)
+        variant = await service.resolve(VariantRequest(key, spec, negotiate(request.headers.get("Accept", ""))))
+        modified = variant.source.last_modified
+        if _unchanged(request, variant.etag, modified):
+            return _not_modified(variant.etag, modified, key, policy, spec.negotiates, extra)
+        return _respond(request, await service.variant(variant), key, policy, spec.dl, extra)
     source = await service.source_info(key)
-    if h.not_modified(
-        request.headers.get("If-None-Match"),
-        request.headers.get("If-Modified-Since"),
-        source.etag,
-        source.last_modified,
-    ):
+    if _unchanged(request, source.etag, source.last_modified):
         return _not_modified(source.etag, source.last_modified, key, policy, False, extra)
     range_header, if_range = request.headers.get("Range"), request.headers.get("If-Range")
 
@@ -89,6 +81,13 @@ async def get_image(request: web.Request) -> web.StreamResponse:
 
     async with service.original(key, span_for, body=request.method != "HEAD") as original:
         return await _send_original(request, original, key, policy, spec.dl, extra)
+
+
+def _unchanged(request: web.Request, etag: str, modified: float) -> bool:
+    """The client's copy is this version (If-None-Match, else If-Modified-Since): a 304."""
+    return h.not_modified(
+        request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"), etag, modified
+    )
 
 
 async def _send_original(

@@ -36,7 +36,8 @@ from ..errors import (
 from ..events import announced, created, removed
 from ..formats import MIME
 from ..keys import validate_key
-from ..settings import ManageConfig
+from ..render import SourceInfo
+from ..settings import ManageConfig, StorageConfig
 from ..storage import ObjectInfo, Storage
 from ..uploads import (
     Stored,
@@ -47,7 +48,7 @@ from ..uploads import (
     store_batch,
     store_one,
 )
-from .appkeys import EMITTER, MANAGE_CORS, SERVICE, TOKENS, UPLOAD_LIMIT, WRITES
+from .appkeys import EMITTER, MANAGE_CORS, POOL, RENDER_CONFIG, SERVICE, STORAGE, TOKENS, UPLOAD_LIMIT, WRITES
 from .auth import management_tokens
 from .bodies import MAX_JSON_BYTES, parse_json, read_body, read_files
 from .cors import ManageCors
@@ -71,10 +72,11 @@ def setup_management(app: web.Application, config: ManageConfig) -> None:
 
 
 @contextlib.asynccontextmanager
-async def managing(app: web.Application, config: ManageConfig, storage: Storage) -> AsyncIterator[None]:
-    """The tokens (a generated one is kept in `storage`) while entered; on exit, waits for the
-    writes in flight, which is why create_app enters this after the storage and the emitter."""
-    app[TOKENS] = management_tokens(config.tokens, storage)
+async def managing(app: web.Application, config: ManageConfig, storage: StorageConfig) -> AsyncIterator[None]:
+    """The tokens (a generated one is kept in the local data folder) while entered; on exit, waits
+    for the writes in flight, which is why create_app enters this after the storage and the emitter
+    they use."""
+    app[TOKENS] = management_tokens(config.tokens, storage.local_folder)
     app[WRITES] = set()
     yield
     await asyncio.gather(*app[WRITES], return_exceptions=True)
@@ -110,16 +112,15 @@ async def detached(app: web.Application, work: Coroutine[Any, Any, T]) -> T:
 
 async def upload(request: web.Request) -> web.Response:
     """POST /{path}: multipart files named `data` (or `file`), stored as `{path}/{filename}`, all or none."""
-    service = request.app[SERVICE]
+    storage = request.app[STORAGE]
     folder = _folder(request)
     files = await read_files(request, request.app[UPLOAD_LIMIT])
     keys = [_join(folder, file.filename) for file in files]
-    await refuse_existing(service.storage, keys)
+    await refuse_existing(storage, keys)
     uploads = [
-        Upload(key, file.data, await check_upload(file.data, service.pool, service.config))
-        for key, file in zip(keys, files, strict=True)
+        Upload(key, file.data, await _check(request.app, file.data)) for key, file in zip(keys, files, strict=True)
     ]
-    work = store_batch(service.storage, service.invalidate, uploads)
+    work = store_batch(storage, request.app[SERVICE].invalidate, uploads)
     stored = await detached(
         request.app, announced(request.app[EMITTER], work, lambda done: [created(s.object) for s in done])
     )
@@ -128,15 +129,15 @@ async def upload(request: web.Request) -> web.Response:
 
 async def put_image(request: web.Request) -> web.Response:
     """PUT /{key}: raw body; `If-None-Match: *` creates, `If-Match` replaces that version only."""
-    service = request.app[SERVICE]
+    storage = request.app[STORAGE]
     key = request_key(request)
     create_only, if_match = _preconditions(request)
     data = await read_body(request, request.app[UPLOAD_LIMIT])
-    info = await check_upload(data, service.pool, service.config)
+    info = await _check(request.app, data)
     if if_match == "*":
-        if_match = await _current_etag(service.storage, key)
+        if_match = await _current_etag(storage, key)
     try:
-        work = store_one(service.storage, service.invalidate, Upload(key, data, info), if_match=if_match)
+        work = store_one(storage, request.app[SERVICE].invalidate, Upload(key, data, info), if_match=if_match)
         stored = await detached(request.app, announced(request.app[EMITTER], work, lambda done: [created(done.object)]))
     except AlreadyExists:
         if create_only:
@@ -151,7 +152,6 @@ async def put_image(request: web.Request) -> web.Response:
 async def delete_images(request: web.Request) -> web.Response:
     """DELETE /{path}: JSON `{"images": [names]}` (or `files`) removes `{path}/{name}`, all or none;
     with no body, the one image at `{path}` (what `DELETE /products/a.png` means)."""
-    service = request.app[SERVICE]
     folder = _folder(request)
     body = await read_body(request, MAX_JSON_BYTES)
     if body:
@@ -160,7 +160,7 @@ async def delete_images(request: web.Request) -> web.Response:
         keys = [folder]
     else:
         raise EmptyBody('DELETE / needs a JSON body such as {"images": ["a.jpg"]}')
-    work = remove_all(service.storage, service.invalidate, keys)
+    work = remove_all(request.app[STORAGE], request.app[SERVICE].invalidate, keys)
     await detached(request.app, announced(request.app[EMITTER], work, lambda _: [removed(key) for key in keys]))
     return web.json_response({"deleted": keys})
 
@@ -168,8 +168,13 @@ async def delete_images(request: web.Request) -> web.Response:
 async def list_images(request: web.Request) -> web.Response:
     """GET /: one page of keys in UTF-8 byte order; `next_cursor` resumes after it (null: done)."""
     prefix, cursor, limit = _list_query(request.rel_url.query)
-    page = await request.app[SERVICE].storage.list(prefix, cursor, limit)
+    page = await request.app[STORAGE].list(prefix, cursor, limit)
     return web.json_response({"images": [_listed(info) for info in page.items], "next_cursor": page.cursor})
+
+
+async def _check(app: web.Application, data: bytes) -> SourceInfo:
+    """The upload's probe, in the app's render pool under its source limits (415/422 if refused)."""
+    return await check_upload(data, app[POOL], app[RENDER_CONFIG])
 
 
 def _folder(request: web.Request) -> str:

@@ -22,7 +22,7 @@ from ..errors import OriginError
 from ..metrics import Metrics
 from ..settings import MetricsConfig
 from ..tokens import Tokens
-from .appkeys import METRICS, METRICS_ADDRESS, SERVICE
+from .appkeys import METRICS, METRICS_ADDRESS
 from .middlewares import Handler, error_middleware, origin_error_response
 
 PATH = "/_/metrics"
@@ -35,12 +35,12 @@ _READS = frozenset({"GET", "HEAD"})
 
 def setup_metrics(app: web.Application, config: MetricsConfig) -> Site | None:
     """The app's metrics and its /_/metrics route; with `metrics_port`, the separate site to run
-    for the app's lifetime (create_app opens it after the service, so it stops first).
+    for the app's lifetime (create_app opens it after the resources, so it stops first).
 
     Call before `setup_routes`, whose `/{key}` would otherwise take the path (a 400 for the
     reserved `_/`, where a 404 says nothing).
     """
-    metrics = app[METRICS] = Metrics(lambda: app.get(SERVICE))
+    metrics = app[METRICS] = Metrics()
     tokens = Tokens((config.token.encode(),)) if config.token else None
     scrape = _scrape(metrics, tokens)
     on_main_port = config.port is None and (tokens is not None or config.public)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from .appkeys import READY_TIMEOUT, SERVICE
+from .appkeys import READY_TIMEOUT, SHARED, STORAGE
 
 log = logging.getLogger("origin.ready")
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -28,10 +28,10 @@ class Pings(Protocol):
 
 async def ready(request: web.Request) -> web.Response:
     """200 `{"status": "ready", "checks": {...}}`, or 503 naming the checks that failed."""
-    service = request.app[SERVICE]
-    checks = {"storage": service.storage.ping()}
-    if service.redis is not None:
-        checks["redis"] = _ping(service.redis.client)
+    shared = request.app[SHARED]
+    checks = {"storage": request.app[STORAGE].ping()}
+    if shared is not None:
+        checks["redis"] = _ping(shared.client)
     timeout = request.app[READY_TIMEOUT]
     states = dict(zip(checks, await asyncio.gather(*(_state(n, c, timeout) for n, c in checks.items())), strict=True))
     down = [name for name, state in states.items() if state != "ok"]

@@ -19,7 +19,7 @@ import aiohttp
 import fakeredis
 import pyvips
 
-from origin.http.appkeys import SERVICE
+from origin.http.appkeys import POOL, SERVICE
 from tests.images import encode, png, quadrants
 from tests.origin.test_cli import _free_port, _wait_until_up
 from tests.redis_helpers import RealRedis
@@ -38,7 +38,7 @@ async def etag_of(client: Any, url: str) -> str:
 
 
 def renders(*clients: Any) -> int:
-    return sum(client.app[SERVICE].pool.renders for client in clients)
+    return sum(client.app[POOL].renders for client in clients)
 
 
 async def test_two_replicas_render_a_cold_variant_once(make_client, store, fake_server):

@@ -17,11 +17,12 @@ import pytest
 from origin.derived import DerivedStore
 from origin.errors import StorageError
 from origin.formats import Accepts
-from origin.http.appkeys import SERVICE
+from origin.http.appkeys import POOL, SERVICE
 from origin.settings import Settings
 from origin.spec import TransformSpec
 from origin.storage import LocalStorage
 from origin.storage_events import StorageEvent
+from origin.variant import VariantRequest
 from tests.images import jpeg, magic, png
 from tests.origin.http.test_hostile import png_header_only
 from workers.handler import Handler, build_handler
@@ -79,7 +80,7 @@ async def test_a_prerendered_variant_is_served_from_derived_storage(handler, sto
 
     store("a/shoe.jpg", jpeg(120, 90))
     assert await created(handler, data_dir, "a/shoe.jpg") is Outcome.RENDERED
-    assert handler.service.pool.renders == VARIANTS_PER_SOURCE
+    assert (await handler.open()).resources.pool.renders == VARIANTS_PER_SOURCE
     assert len(derived_keys(data_dir, "a/shoe.jpg")) == VARIANTS_PER_SOURCE
 
     client = await aiohttp_client(create_app(settings()))
@@ -102,7 +103,7 @@ async def test_a_prerendered_variant_is_served_from_derived_storage(handler, sto
         assert resp.headers["X-Cache"] == "memory" and await resp.read() == body
     async with client.get("/a/shoe.jpg?preset=hero") as resp:  # not warm: rendered on demand
         assert resp.headers["X-Cache"] == "miss"
-    assert client.app[SERVICE].pool.renders == 1
+    assert client.app[POOL].renders == 1
 
 
 async def test_an_overwrite_never_serves_the_old_variant_and_prunes_it(
@@ -162,9 +163,9 @@ async def test_variants_of_a_deeper_key_are_not_anothers(handler, store, data_di
 async def test_a_duplicate_event_renders_nothing(handler, store, data_dir):
     store("dup.jpg", jpeg())
     assert await created(handler, data_dir, "dup.jpg") is Outcome.RENDERED
-    renders = handler.service.pool.renders
+    renders = (await handler.open()).resources.pool.renders
     assert await created(handler, data_dir, "dup.jpg") is Outcome.PRESENT
-    assert handler.service.pool.renders == renders
+    assert (await handler.open()).resources.pool.renders == renders
 
 
 async def test_an_event_for_another_version_is_skipped(handler, store, data_dir):
@@ -172,7 +173,7 @@ async def test_an_event_for_another_version_is_skipped(handler, store, data_dir)
     event = StorageEvent("created", "old.jpg", "0123456789abcdef0123456789abcdef", "aws")
     assert await handler.handle(event) is Outcome.STALE
     assert await handler.handle(StorageEvent("created", "never.jpg", None, "aws")) is Outcome.GONE
-    assert handler.service.pool.renders == 0
+    assert (await handler.open()).resources.pool.renders == 0
     assert derived_keys(data_dir, "old.jpg") == set()
 
 
@@ -227,13 +228,15 @@ async def test_the_most_requested_specs_of_today_and_yesterday_are_prerendered(s
     store("pop.jpg", jpeg())
     async with build_handler(config.configs()) as handler:
         assert await created(handler, data_dir, "pop.jpg") is Outcome.RENDERED
-        service = handler.service
+        service = (await handler.open()).resources.service
         # The top four of the two days summed: fm=json (50) and an unknown parameter (40) are
         # left out, auto=format&w=16 (6) in three formats, w=10 (3 + 2); not w=12 (4) nor w=14.
-        expected = {(await service.variant_etag("pop.jpg", TransformSpec(w=10), Accepts.LEGACY))[0]}
+        expected = {(await service.resolve(VariantRequest("pop.jpg", TransformSpec(w=10), Accepts.LEGACY))).etag}
         for accepts in Accepts:
-            expected.add((await service.variant_etag("pop.jpg", TransformSpec(w=16, auto=("format",)), accepts))[0])
-        left_out = (await service.variant_etag("pop.jpg", TransformSpec(w=12), Accepts.LEGACY))[0]
+            expected.add(
+                (await service.resolve(VariantRequest("pop.jpg", TransformSpec(w=16, auto=("format",)), accepts))).etag
+            )
+        left_out = (await service.resolve(VariantRequest("pop.jpg", TransformSpec(w=12), Accepts.LEGACY))).etag
     stored = derived_keys(data_dir, "pop.jpg")
     assert expected <= stored and left_out not in stored
     assert len(stored) == VARIANTS_PER_SOURCE + len(expected)
@@ -258,7 +261,7 @@ async def test_end_to_end_on_s3_with_derived_in_a_second_bucket(s3_raw, s3_url, 
     async with build_handler(config.configs()) as handler:
         assert await handler.handle(StorageEvent("created", "p/shoe.jpg", etag, "aws")) is Outcome.RENDERED
         assert await handler.handle(StorageEvent("created", "p/shoe.jpg", etag, "aws")) is Outcome.PRESENT
-        assert handler.service.pool.renders == VARIANTS_PER_SOURCE
+        assert (await handler.open()).resources.pool.renders == VARIANTS_PER_SOURCE
     listed = raw.list_objects_v2(Bucket=derived_bucket)["Contents"]
     assert len(listed) == VARIANTS_PER_SOURCE
     assert all(item["Key"].startswith("variants/p/shoe.jpg/") for item in listed)
@@ -269,7 +272,7 @@ async def test_end_to_end_on_s3_with_derived_in_a_second_bucket(s3_raw, s3_url, 
     async with client.get("/p/shoe.jpg?preset=card", headers={"Accept": "image/avif"}) as resp:
         assert resp.headers["X-Cache"] == "derived" and resp.headers["Content-Type"] == "image/avif"
         assert magic(await resp.read()) == "avif"
-    assert client.app[SERVICE].pool.renders == 0
+    assert client.app[POOL].renders == 0
 
     raw.delete_object(Bucket=bucket, Key=f"{PREFIX}/p/shoe.jpg")
     async with build_handler(config.configs()) as handler:
@@ -295,7 +298,7 @@ async def test_uploads_on_the_embedded_default_are_prerendered_in_process(settin
     assert len(derived_keys(data_dir, "new.jpg")) == VARIANTS_PER_SOURCE
     async with client.get("/new.jpg?preset=small") as resp:
         assert resp.headers["X-Cache"] == "memory"  # the shared service kept its own render
-    renders = client.app[SERVICE].pool.renders
+    renders = client.app[POOL].renders
     async with client.delete("/", json={"images": ["new.jpg"]}, headers=AUTH) as resp:
         assert resp.status == 200, await resp.text()
     for _ in range(100):
@@ -303,7 +306,7 @@ async def test_uploads_on_the_embedded_default_are_prerendered_in_process(settin
             break
         await asyncio.sleep(0.05)
     assert derived_keys(data_dir, "new.jpg") == set()
-    assert client.app[SERVICE].pool.renders == renders
+    assert client.app[POOL].renders == renders
 
 
 def test_derived_storage_defaults_to_the_data_folder_only_for_local_originals():
@@ -321,7 +324,7 @@ async def test_a_key_too_long_for_derived_names_is_left_to_the_origin(handler, s
     key = "/".join(["d" * 200, "e" * 200, "f" * 90 + ".jpg"])  # 496 bytes: valid, but not with "/{variant}"
     store(key, jpeg())
     assert await created(handler, data_dir, key) is Outcome.PRESENT
-    assert handler.service.pool.renders == 0
+    assert (await handler.open()).resources.pool.renders == 0
 
 
 @pytest.mark.parametrize(("required", "width"), [(False, 64.0), (True, 40.0)])

@@ -378,7 +378,7 @@ async def test_refused_writes_emit_nothing(aiohttp_client, make_settings, real_r
 async def test_embedded_default_handles_events_in_process(aiohttp_client, make_settings):
     handler = RecordingHandler()
     client = await aiohttp_client(
-        create_app(make_settings(tokens=[TOKEN]), handler_factory=lambda app: contextlib.nullcontext(handler))
+        create_app(make_settings(tokens=[TOKEN]), handler_factory=lambda *_: contextlib.nullcontext(handler))
     )
     async with client.post("/", data=upload_form("a.png"), headers=AUTH) as resp:
         etag = (await resp.json())["images"][0]["etag"]

@@ -52,7 +52,9 @@ async def test_warm_prerenders_every_original_under_the_prefix(settings, origina
     state = tmp_path / "state.json"
     async with build_handler(settings.configs()) as handler:
         summary = await warm(handler, prefix="shop/", concurrency=3, state=state, progress=False)
-        assert handler.service.pool.renders == len(IMAGES) * PER_IMAGE + 1  # the SVG is refused at its first
+        assert (await handler.open()).resources.pool.renders == len(
+            IMAGES
+        ) * PER_IMAGE + 1  # the SVG is refused at its first
     assert (summary.done, summary.skipped, summary.failed) == (len(IMAGES), 0, 1)
     assert summary.total == len(IMAGES) + 1 and summary.rate > 0
     assert derived(data_dir) == {key: PER_IMAGE for key in IMAGES}
@@ -60,7 +62,7 @@ async def test_warm_prerenders_every_original_under_the_prefix(settings, origina
 
     async with build_handler(settings.configs()) as handler:
         again = await warm(handler, prefix="shop/", concurrency=3, state=state, progress=False)
-        assert handler.service.pool.renders == 1  # only the SVG's refused attempt
+        assert (await handler.open()).resources.pool.renders == 1  # only the SVG's refused attempt
     assert (again.done, again.skipped, again.failed) == (0, len(IMAGES), 1)
 
 
@@ -92,7 +94,7 @@ async def test_warm_resumes_after_an_interruption_without_redoing_work(
     task = None
     async with build_handler(settings.configs()) as handler:
         summary = await warm(handler, prefix="shop/", concurrency=2, state=state, progress=False)
-        assert handler.service.pool.renders == (len(IMAGES) - interrupted) * PER_IMAGE + 1
+        assert (await handler.open()).resources.pool.renders == (len(IMAGES) - interrupted) * PER_IMAGE + 1
     assert sorted(seen[interrupted:]) == sorted(IMAGES[interrupted:] + ["shop/zz-not-an-image.jpg"])
     assert summary.resumed_after == IMAGES[interrupted - 1]
     assert (summary.done, summary.skipped, summary.failed) == (len(IMAGES) - interrupted, 0, 1)

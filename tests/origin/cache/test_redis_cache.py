@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from origin.cache.redis import RedisClient, SharedCache
-from origin.http.appkeys import SERVICE
+from origin.http.appkeys import POOL, SERVICE, SHARED, STORAGE
 from origin.params import parse_query
 from origin.settings import defaults
 from origin.spec import canonical
@@ -108,7 +108,7 @@ async def test_source_metadata_is_shared_and_invalidated_for_every_replica(make_
     two = await make_client(redis_url="redis://fake")
     first = await get(one, "/a.png?w=50")
     heads: list[str] = []
-    storage = two.app[SERVICE].storage
+    storage = two.app[STORAGE]
     head = storage.head
 
     async def counted_head(key: str) -> Any:
@@ -128,7 +128,7 @@ async def test_source_metadata_is_shared_and_invalidated_for_every_replica(make_
 async def test_popularity_is_counted_in_memory_and_flushed_in_one_pipeline(make_client, store, fake_server):
     store("a.png", png(200, 100))
     client = await make_client(redis_url="redis://fake", redis_prefix="t:", metadata_ttl=60, redis_flush_interval=3600)
-    redis = client.app[SERVICE].redis
+    redis = client.app[SHARED]
     urls = ["/a.png?w=20&fm=webp", "/a.png?fm=webp&w=20&dl=shoe.webp", "/a.png?w=30"]
     fake = fakeredis.FakeAsyncRedis(server=fake_server)
     for url in (urls[0], urls[2]):  # a render, then the hit that makes each hot
@@ -153,7 +153,7 @@ async def test_popularity_is_counted_in_memory_and_flushed_in_one_pipeline(make_
 async def test_a_failing_redis_opens_the_breaker_and_never_fails_a_request(make_client, store, fake_server, failure):
     store("a.png", png(200, 100))
     client = await make_client(redis_url="redis://fake", redis_timeout=0.05, redis_breaker_seconds=60)
-    redis = client.app[SERVICE].redis
+    redis = client.app[SHARED]
     calls = count_calls(redis.client.raw, hang=failure == "hangs")
     fake_server.connected = failure != "refused"
     started = time.monotonic()
@@ -167,7 +167,7 @@ async def test_a_failing_redis_opens_the_breaker_and_never_fails_a_request(make_
 async def test_the_breaker_lets_redis_back_in_once_it_closes(make_client, store, fake_server):
     store("a.png", png(200, 100))
     client = await make_client(redis_url="redis://fake", redis_breaker_seconds=0.2)
-    redis = client.app[SERVICE].redis
+    redis = client.app[SHARED]
     fake_server.connected = False
     assert (await get(client, "/a.png?w=10"))[0] == 200
     assert redis.client.errors == 1
@@ -219,7 +219,7 @@ async def test_a_second_replica_serves_what_the_first_made_hot(make_client, stor
     await until(lambda: _longer(real_redis.client, key, LEASE_MS))
     status, cache, etag, body = await get(two, "/a.jpg?w=100&fm=webp")
     assert (status, cache, etag, body) == (200, "redis", first[2], first[3])
-    assert two.app[SERVICE].pool.renders == 0
+    assert two.app[POOL].renders == 0
     assert (await get(two, "/a.jpg?w=100&fm=webp"))[1] == "memory"
 
 
@@ -246,4 +246,4 @@ async def test_redis_down_costs_no_errors(make_client, store):
     client = await make_client(redis_url=f"redis://127.0.0.1:{closed}/0")
     outcomes = [(await get(client, f"/a.png?w={w}"))[:2] for w in (10, 10, 20, 30)]
     assert outcomes == [(200, "miss"), (200, "memory"), (200, "miss"), (200, "miss")]
-    assert client.app[SERVICE].redis.client.errors == 1
+    assert client.app[SHARED].client.errors == 1

@@ -27,7 +27,7 @@ from multidict import CIMultiDict
 from pydantic import ValidationError
 
 from origin.errors import NotFound
-from origin.http.appkeys import SERVICE
+from origin.http.appkeys import POOL
 from origin.render import UnsafeLibvips, harden, security
 from origin.settings import ConfigError, Settings, load_settings
 from origin.storage import LocalStorage
@@ -85,7 +85,7 @@ async def admitted(client) -> int:
     """Renders the pool holds (running or queued): read from the app, /_/health publishes none."""
     async with client.get("/_/health") as resp:
         assert resp.status == 200 and await resp.json() == {"status": "ok"}
-    return client.server.app[SERVICE].pool.admitted
+    return client.server.app[POOL].admitted
 
 
 async def wait_for_idle(client, seconds: float = 2.0) -> None:
@@ -310,7 +310,7 @@ async def test_r10_param_order_same_variant_and_bytes(client, store):
         assert status == 200
         seen.add((headers["ETag"], body))
     assert len(seen) == 1
-    assert client.app[SERVICE].pool.renders == 1
+    assert client.app[POOL].renders == 1
 
 
 ACCEPTS = {
@@ -357,7 +357,7 @@ async def test_r11_at_most_three_variants_across_accept_values(client, store):
             assert resp.headers["Vary"] == "Accept"
             etags.add(resp.headers["ETag"])
     assert len(etags) <= 3
-    assert client.app[SERVICE].pool.renders <= 3
+    assert client.app[POOL].renders <= 3
 
 
 async def test_r11_not_modified_keeps_vary(client, store):
@@ -712,10 +712,10 @@ async def test_r21_render_timeout_releases_slot(make_client, store):
         assert resp.headers["Retry-After"] == RETRY_AFTER
     assert time.perf_counter() - started < 1.0
     await wait_for_idle(client)
-    renders = client.app[SERVICE].pool.renders
+    renders = client.app[POOL].renders
     async with client.get(f"/big.png?{SLOW}") as resp:  # nothing was cached: it renders again
         await expect_error(resp, 503, "render_timeout")
-    assert client.app[SERVICE].pool.renders == renders + 1
+    assert client.app[POOL].renders == renders + 1
     await wait_for_idle(client)
     status, _, body = await fetch(client, "/p.png?w=10")
     assert status == 200 and decode(body).width == 10

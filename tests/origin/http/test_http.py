@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from email.utils import formatdate
 
-from origin.http.appkeys import SERVICE
+from origin.http.appkeys import POOL
 from tests.images import decode, jpeg, magic, png
 
 
@@ -45,7 +45,7 @@ async def test_if_none_match_gives_304_without_rendering(client, store):
     store("p.png", png())
     async with client.get("/p.png?w=20") as resp:
         etag = resp.headers["ETag"]
-    renders = client.app[SERVICE].pool.renders
+    renders = client.app[POOL].renders
     for header in (etag, f"W/{etag}", f'"nope", {etag}', "*"):
         async with client.get("/p.png?w=20", headers={"If-None-Match": header}) as resp:
             assert resp.status == 304
@@ -53,7 +53,7 @@ async def test_if_none_match_gives_304_without_rendering(client, store):
             assert await resp.read() == b""
     async with client.get("/p.png?w=21", headers={"If-None-Match": etag}) as resp:
         assert resp.status == 200
-    assert client.app[SERVICE].pool.renders == renders + 1
+    assert client.app[POOL].renders == renders + 1
 
 
 async def test_if_modified_since(client, store):

@@ -25,7 +25,7 @@ import yarl
 from aiohttp import FormData
 
 from origin.errors import Forbidden
-from origin.http.appkeys import SERVICE
+from origin.http.appkeys import STORAGE
 from origin.http.auth import management_tokens
 from origin.tokens import Tokens
 from tests.images import decode, encode, jpeg, png, quadrants
@@ -193,7 +193,7 @@ async def test_u16_a_body_that_is_not_multipart_or_is_malformed(api, data_dir):
 
 async def test_batch_failing_midway_removes_what_it_stored(api, data_dir, monkeypatch):
     """U14: the disk fills up as the second file is linked into place: the first is removed, 507."""
-    storage = api.app[SERVICE].storage
+    storage = api.app[STORAGE]
     real_commit = storage._commit
 
     def failing_commit(key: str, *args: Any) -> None:
@@ -459,7 +459,7 @@ async def test_u13_client_hangs_up_mid_upload(api, data_dir):
 
 async def test_a_batch_whose_writes_have_begun_finishes_after_the_client_leaves(api, data_dir, monkeypatch):
     """The store step is app-owned: a hang-up once writing has begun leaves the whole batch, not half."""
-    storage = api.app[SERVICE].storage
+    storage = api.app[STORAGE]
     real_create_all = storage.create_all
     writing = asyncio.Event()
 
@@ -699,8 +699,8 @@ async def expect_error_plain(resp: Any, status: int, code: str) -> None:
 
 
 def test_configured_tokens_win_and_remote_storage_without_tokens_refuses_all(tmp_path):
-    assert management_tokens(("a", "b"), object()).values == (b"a", b"b")  # type: ignore[arg-type]
-    tokens = management_tokens((), object())  # type: ignore[arg-type]
+    assert management_tokens(("a", "b"), tmp_path).values == (b"a", b"b")
+    tokens = management_tokens((), None)
     assert tokens == Tokens(())
     with pytest.raises(Forbidden, match="tokens"):
         tokens.check(f"Bearer {TOKEN}")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from origin.http.appkeys import METRICS_ADDRESS, SERVICE
+from origin.http.appkeys import METRICS_ADDRESS, SHARED
 from origin.metrics import OUTCOMES, ROUTES
 from tests.images import jpeg
 
@@ -174,31 +173,30 @@ async def test_not_ready_when_s3_does_not_answer(make_client, monkeypatch):
         closed.close()
 
 
-class FakeRedis:
-    """The two things observability reads from the shared cache's client: `ping()` and `errors`."""
-
-    def __init__(self, answer: bool | Exception = True, errors: int = 0) -> None:
-        self.answer = answer
-        self.errors = errors
-
-    async def ping(self) -> bool:
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
+def closed_port() -> int:
+    """A local port nothing listens on: Redis there refuses every connection."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize(
-    ("answer", "status", "state"),
-    [(True, 200, "ok"), (False, 503, "error"), (ConnectionError("refused"), 503, "error")],
-)
-async def test_ready_pings_redis_when_configured(client, answer, status, state):
-    client.app[SERVICE].redis = SimpleNamespace(client=FakeRedis(answer))
+async def test_ready_pings_redis_when_configured(make_client, fake_server):
+    client = await make_client(redis_url="redis://fake")
     async with client.get("/_/ready") as resp:
-        assert resp.status == status
-        assert (await resp.json())["checks"] == {"storage": "ok", "redis": state}
+        assert resp.status == 200
+        assert (await resp.json())["checks"] == {"storage": "ok", "redis": "ok"}
+
+
+async def test_ready_is_503_while_redis_is_down(make_client):
+    client = await make_client(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    for _ in range(2):  # PING refused, then the breaker it opened: both are down
+        async with client.get("/_/ready") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["checks"] == {"storage": "ok", "redis": "error"}
 
 
 async def test_redis_errors_are_read_at_scrape_time(make_client):
-    client = await make_client(metrics_token=TOKEN)
-    client.app[SERVICE].redis = SimpleNamespace(client=FakeRedis(errors=3))
-    assert value(await scrape(client), "image_origin_redis_errors_total") == 3
+    client = await make_client(metrics_token=TOKEN, redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    async with client.get("/_/ready") as resp:
+        assert resp.status == 503  # the refused PING counts one error
+    assert value(await scrape(client), "image_origin_redis_errors_total") == client.app[SHARED].client.errors >= 1
