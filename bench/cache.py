@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import statistics
@@ -229,16 +228,12 @@ def run(ctx: Run) -> None:
 
         # The bare server answers the memory origin's bytes.
         bodies = tmp / "cache-bodies"
-        bodies.mkdir()
         mem_get = Fetcher(mem.port, None)
-        for name in hit_names:
-            (bodies / name).write_bytes(mem_get(name))
-        (bodies / "types.json").write_text(json.dumps(mem_get.types))
+        bare = start_bare(mem_get, hit_names, bodies, tmp)
+        servers.append(bare)
         mem_get.expect_cache = "memory"
         for name in hit_names:
             mem_get(name)
-        bare = start_bare(bodies, tmp)
-        servers.append(bare)
         bare.wait_ready()
         sizes = ", ".join(f"{mem_get.sizes[n] / 1024:.0f}" for n in hit_names)
         print(f"hit variants (wrk rotates them): {', '.join(hit_names)} at {QUERY} ({sizes} KB)")

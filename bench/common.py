@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import math
 import os
 import re
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,7 +137,13 @@ def start_origin(
     return Server(name, argv, env, port, tmp / f"{name}.log", cwd)
 
 
-def start_bare(bodies: Path, tmp: Path) -> Server:
+def start_bare(fetch: Fetcher, names: Iterable[str], bodies: Path, tmp: Path) -> Server:
+    """The bare server (the floor an origin is measured against) over the bytes and types `fetch`
+    answers for `names`, written to the new folder `bodies`: it serves exactly the origin's bytes."""
+    bodies.mkdir()
+    for name in names:
+        (bodies / name).write_bytes(fetch(name))
+    (bodies / "types.json").write_text(json.dumps(fetch.types))
     port = free_port()
     argv = [sys.executable, str(Path(__file__).with_name("bare_server.py")), str(bodies), str(port)]
     return Server("bare", argv, dict(os.environ), port, tmp / "bare.log", REPO)

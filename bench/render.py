@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 from collections.abc import Callable
@@ -168,13 +167,8 @@ def run(ctx: Run) -> None:
         idle_rss = (proc_status_kib(cold.pid, "VmRSS") or 0) / 1024
 
         # Hit bodies first: the bare server serves exactly those bytes.
-        bodies = tmp / "bodies"
-        bodies.mkdir()
         hit_get = Fetcher(hit.port, None)
-        for name in names:
-            (bodies / name).write_bytes(hit_get(name))
-        (bodies / "types.json").write_text(json.dumps(hit_get.types))
-        bare = start_bare(bodies, tmp)
+        bare = start_bare(hit_get, names, tmp / "bodies", tmp)
         servers.append(bare)
         bare.wait_ready()
         hit_get.expect_cache = "memory"

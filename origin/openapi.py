@@ -90,10 +90,7 @@ def parameter_schema(parser: Callable[..., object]) -> dict[str, Any]:
 
 def url_parameters() -> list[dict[str, Any]]:
     """Every query parameter of GET /{key}: the parser table, then preset and signing."""
-    listed = [
-        {"name": name, "in": "query", "required": False, "schema": parameter_schema(param.parse)}
-        for name, param in TABLE.items()
-    ]
+    listed = [_query(name, parameter_schema(param.parse)) for name, param in TABLE.items()]
     listed.extend(
         _query(alias, parameter_schema(TABLE[name].parse), f"imgix's alias of `{name}`")
         for alias, name in sorted(ALIASES.items())
@@ -116,8 +113,9 @@ def url_parameters() -> list[dict[str, Any]]:
     return listed
 
 
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+def _query(name: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    described = {} if description is None else {"description": description}
+    return {"name": name, "in": "query", "required": False, **described, "schema": schema}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -126,6 +124,12 @@ def _ref(name: str) -> dict[str, str]:
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _object(properties: dict[str, Any], *optional: str) -> dict[str, Any]:
+    """An object schema: every property is required except the `optional` ones."""
+    required = [name for name in properties if name not in optional]
+    return {"type": "object", "required": required, "properties": properties}
 
 
 _REASONS = {
@@ -205,11 +209,7 @@ def _manage_ops(path_parameter: dict[str, Any] | None) -> dict[str, Any]:
                 "required": True,
                 "content": {
                     "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["data"],
-                            "properties": {"data": {"type": "array", "items": {"type": "string", "format": "binary"}}},
-                        },
+                        "schema": _object({"data": {"type": "array", "items": {"type": "string", "format": "binary"}}}),
                         "encoding": {"data": {"contentType": "image/*"}},
                     }
                 },
@@ -231,19 +231,17 @@ def _manage_ops(path_parameter: dict[str, Any] | None) -> dict[str, Any]:
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["images"],
-                            "properties": {
+                        "schema": _object(
+                            {
                                 "images": {
                                     "type": "array",
                                     "minItems": 1,
                                     "maxItems": MAX_DELETE,
                                     "items": {"type": "string"},
                                 }
-                            },
-                            "additionalProperties": False,
-                        }
+                            }
+                        )
+                        | {"additionalProperties": False}
                     }
                 },
             },
@@ -268,26 +266,21 @@ def _manage_ops(path_parameter: dict[str, Any] | None) -> dict[str, Any]:
 def _schemas() -> dict[str, Any]:
     string_or_null = {"type": ["string", "null"]}
     return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message", "request_id"],
-                    "properties": {
+        "Error": _object(
+            {
+                "error": _object(
+                    {
                         "code": {"type": "string"},
                         "message": {"type": "string"},
                         "request_id": {"type": "string", "description": "the response's X-Request-ID"},
                         "keys": {"type": "array", "items": {"type": "string"}},
                     },
-                }
-            },
-        },
-        "Entry": {
-            "type": "object",
-            "required": ["key", "url", "etag", "size", "width", "height", "format", "content_type"],
-            "properties": {
+                    "keys",
+                )
+            }
+        ),
+        "Entry": _object(
+            {
                 "key": {"type": "string"},
                 "url": {"type": "string"},
                 "etag": {"type": "string"},
@@ -296,24 +289,20 @@ def _schemas() -> dict[str, Any]:
                 "height": {"type": "integer"},
                 "format": {"type": "string", "enum": ["jpg", "png", "webp", "gif", "avif"]},
                 "content_type": {"type": "string"},
-            },
-        },
-        "Listed": {
-            "type": "object",
-            "required": ["key", "url", "size", "etag", "last_modified", "content_type"],
-            "properties": {
+            }
+        ),
+        "Listed": _object(
+            {
                 "key": {"type": "string"},
                 "url": {"type": "string"},
                 "size": {"type": "integer"},
                 "etag": {"type": "string"},
                 "last_modified": {"type": "string", "format": "date-time"},
                 "content_type": string_or_null,
-            },
-        },
-        "Describe": {
-            "type": "object",
-            "required": ["width", "height", "format", "bytes"],
-            "properties": {
+            }
+        ),
+        "Describe": _object(
+            {
                 "width": {"type": "integer"},
                 "height": {"type": "integer"},
                 "format": {"type": "string"},
@@ -322,11 +311,12 @@ def _schemas() -> dict[str, Any]:
                 "frames": {"type": "integer"},
                 "dominant_color": {"type": "string"},
             },
-        },
-        "Ready": {
-            "type": "object",
-            "required": ["status", "checks"],
-            "properties": {
+            "has_alpha",
+            "frames",
+            "dominant_color",
+        ),
+        "Ready": _object(
+            {
                 "status": {"type": "string", "enum": ["ready", "unavailable"]},
                 "down": {"type": "array", "items": {"type": "string"}},
                 "checks": {
@@ -334,7 +324,8 @@ def _schemas() -> dict[str, Any]:
                     "additionalProperties": {"type": "string", "enum": ["ok", "timeout", "error"]},
                 },
             },
-        },
+            "down",
+        ),
     }
 
 
@@ -351,18 +342,7 @@ def _system_paths() -> dict[str, Any]:
                 "operationId": "health",
                 "tags": ["operations"],
                 "parameters": no_params,
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["status"],
-                            "properties": {
-                                "status": {"const": "ok"},
-                            },
-                        },
-                        "alive",
-                    )
-                },
+                "responses": {"200": _json(_object({"status": {"const": "ok"}}), "alive")},
             }
         },
         "/_/ready": {
@@ -420,26 +400,22 @@ def _system_paths() -> dict[str, Any]:
                 "parameters": no_params,
                 "responses": {
                     "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["presets", "presets_only", "allowed_widths"],
-                            "properties": {
+                        _object(
+                            {
                                 "presets": {
                                     "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["name", "params", "warm"],
-                                        "properties": {
+                                    "items": _object(
+                                        {
                                             "name": {"type": "string"},
                                             "params": {"type": "object", "additionalProperties": {"type": "string"}},
                                             "warm": {"type": "boolean"},
-                                        },
-                                    },
+                                        }
+                                    ),
                                 },
                                 "presets_only": {"type": "boolean"},
                                 "allowed_widths": {"type": "array", "items": {"type": "integer"}},
-                            },
-                        },
+                            }
+                        ),
                         "the presets",
                     ),
                     **_errors(401, 403),
@@ -495,14 +471,12 @@ def _root_path() -> dict[str, Any]:
             ],
             "responses": {
                 "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["images", "next_cursor"],
-                        "properties": {
+                    _object(
+                        {
                             "images": {"type": "array", "items": _ref("Listed")},
                             "next_cursor": {"type": ["string", "null"]},
-                        },
-                    },
+                        }
+                    ),
                     "one page",
                 ),
                 **_errors(*_MANAGE_ERRORS),

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from .errors import AlreadyExists, EmptyBody, NotFound
+from .errors import AlreadyExists, EmptyBody, NotFound, OriginError
 from .executor import RenderPool
 from .formats import MIME, sniff
 from .render import RenderConfig, SourceInfo
@@ -44,26 +44,30 @@ class Stored:
     info: SourceInfo
 
 
-class KeysExist(AlreadyExists):
-    """Some keys of a batch exist already; `keys` names them all, so a client can act on each."""
+class _BatchError(OriginError):
+    """A batch failed on some of its keys: the error names them all (JSON `keys`), so a client
+    can act on each. Mixed in before the error type that gives the status."""
+
+    what = ""
 
     def __init__(self, keys: Sequence[str]) -> None:
-        super().__init__("already exists: " + ", ".join(repr(key) for key in keys))
+        super().__init__(f"{self.what}: " + ", ".join(repr(key) for key in keys))
         self.keys = list(keys)
 
     def details(self) -> dict[str, object]:
         return {"keys": self.keys}
 
 
-class KeysMissing(NotFound):
-    """Some keys of a removal do not exist; `keys` names them all."""
+class KeysExist(_BatchError, AlreadyExists):
+    """Some keys of a batch exist already."""
 
-    def __init__(self, keys: Sequence[str]) -> None:
-        super().__init__("no image at: " + ", ".join(repr(key) for key in keys))
-        self.keys = list(keys)
+    what = "already exists"
 
-    def details(self) -> dict[str, object]:
-        return {"keys": self.keys}
+
+class KeysMissing(_BatchError, NotFound):
+    """Some keys of a removal do not exist."""
+
+    what = "no image at"
 
 
 async def check_upload(data: bytes, pool: RenderPool, config: RenderConfig) -> SourceInfo:

@@ -4,6 +4,7 @@ is the one in use), waited for on /_/health, stopped with SIGTERM at the end."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -12,9 +13,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "live-test-token-0123456789"
@@ -69,6 +73,26 @@ def live_origin(tmp: Path, **settings: str) -> Iterator[Live]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+async def wait_healthy(
+    base: str, process: subprocess.Popen[Any] | None = None, seconds: float = 30.0, log: Callable[[], str] = lambda: ""
+) -> None:
+    """Until `base`/_/health answers 200 (a server this test started); an AssertionError
+    ending with `log()` when `process` exits first or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise AssertionError(f"the origin exited with {process.returncode}\n{log()}")
+            try:
+                async with session.get(f"{base}/_/health") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"the origin did not answer within {seconds} s\n{log()}")
 
 
 def _wait(live: Live, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:

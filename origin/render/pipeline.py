@@ -8,7 +8,7 @@ timeout can kill whatever libvips is computing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import pyvips
 
@@ -88,19 +88,10 @@ class _Job:
         smart_allowed: bool = True,
         trim_box: tuple[int, int, int, int] | None = None,
     ) -> Context:
-        """A fresh context for one pass over `image` (`logical`: its size at the source's scale)."""
-        return Context(
-            image=image,
-            logical=logical,
-            spec=self.spec,
-            fmt=self.fmt,
-            config=self.config,
-            mark=self.mark,
-            blend=self.blend,
-            images=self.images,
-            smart_allowed=smart_allowed,
-            trim_box=trim_box,
-        )
+        """A fresh context for one pass over `image` (`logical`: its size at the source's scale);
+        the job's fields are the context's fields of the same names."""
+        shared = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Context(image=image, logical=logical, smart_allowed=smart_allowed, trim_box=trim_box, **shared)
 
 
 PIPELINE: tuple[Step, ...] = (

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -16,6 +14,7 @@ import pytest
 
 from origin.settings import ConfigError, load_settings
 from tests.images import encode, quadrants
+from tests.live import free_port, wait_healthy
 
 
 def test_yaml_then_env_then_overrides(tmp_path, monkeypatch):
@@ -61,35 +60,16 @@ def test_cli_exits_non_zero_on_bad_config(tmp_path):
     assert "port" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _wait_until_up(url: str, deadline: float) -> None:
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("server did not start")
-
-
 async def test_sigterm_drains_in_flight_renders(tmp_path: Path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "big.png").write_bytes(encode(quadrants(3000, 3000), ".png", compression=1))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "IMAGE_ORIGIN_STORAGE_URL": f"file://{data_dir}", "IMAGE_ORIGIN_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, "-m", "origin"], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        await _wait_until_up(f"{base}/_/health", time.monotonic() + 30)
+        await wait_healthy(base, proc)
         async with aiohttp.ClientSession() as session:
             slow = asyncio.ensure_future(session.get(f"{base}/big.png?w=4000&h=4000&fit=scale&sharp=100&sat=50&fm=png"))
             await asyncio.sleep(0.3)

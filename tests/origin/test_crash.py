@@ -16,7 +16,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,16 +28,11 @@ import pytest
 import pyvips
 
 from tests.images import encode
+from tests.live import free_port, wait_healthy
 
 TOKEN = "crash-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FILES = 40
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _image(n: int) -> bytes:
@@ -56,7 +50,7 @@ class Server:
         self.base = ""
 
     def start(self) -> None:
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "IMAGE_ORIGIN_STORAGE_URL": f"file://{self.data}",
@@ -71,18 +65,7 @@ class Server:
         self.base = f"http://127.0.0.1:{port}"
 
     async def up(self) -> None:
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                assert self.proc is not None and self.proc.poll() is None, self.log()
-                try:
-                    async with session.get(f"{self.base}/_/health") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"the server did not start\n{self.log()}")
+        await wait_healthy(self.base, self.proc, log=self.log)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -266,7 +249,7 @@ def test_a_read_only_data_folder_is_refused_at_start_in_one_line(tmp_path: Path,
     data.mkdir()
     (data / "a.png").write_bytes(_image(1))
     script = f'mount --bind -o ro {data} {data} && exec "$@"'
-    env = {**os.environ, "IMAGE_ORIGIN_STORAGE_URL": f"file://{data}", "IMAGE_ORIGIN_PORT": str(_free_port())}
+    env = {**os.environ, "IMAGE_ORIGIN_STORAGE_URL": f"file://{data}", "IMAGE_ORIGIN_PORT": str(free_port())}
     for extra in ({}, {"IMAGE_ORIGIN_DERIVED_STORAGE_URL": "none", "IMAGE_ORIGIN_TOKENS": TOKEN}):
         result = subprocess.run(
             ["unshare", "-rm", "sh", "-c", script, "sh", sys.executable, "-m", "origin"],

@@ -27,10 +27,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
-import pytest
 
 from tests.images import encode, flat, png
-from tests.origin.test_cli import _free_port
+from tests.live import free_port, wait_healthy
 from tests.s3 import PREFIX, REGION
 from tests.tcp_proxy import TcpProxy
 
@@ -62,7 +61,7 @@ async def test_faults_between_the_origin_and_s3_and_redis(tmp_path: Path, s3_end
     redis = urlsplit(real_redis.url)
     s3_proxy = await TcpProxy(moto.hostname or "127.0.0.1", moto.port or 80).start()
     redis_proxy = await TcpProxy(redis.hostname or "127.0.0.1", redis.port or 6379).start()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_ORIGIN_")}
     env.update(
         IMAGE_ORIGIN_PORT=str(port),
@@ -88,7 +87,7 @@ async def test_faults_between_the_origin_and_s3_and_redis(tmp_path: Path, s3_end
     healed_at: dict[str, float] = {}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
-            await _wait_up(session, base, proc)
+            await wait_healthy(base, proc)
             stop = asyncio.Event()
 
             async def client(n: int) -> None:
@@ -204,17 +203,3 @@ async def test_faults_between_the_origin_and_s3_and_redis(tmp_path: Path, s3_end
 def _heal(proxy: TcpProxy, healed_at: dict[str, float], name: str) -> None:
     proxy.heal()
     healed_at[name] = time.monotonic()
-
-
-async def _wait_up(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[str]) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            pytest.fail(f"the origin exited with {proc.returncode}")
-        try:
-            async with session.get(f"{base}/_/health") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    pytest.fail("the origin did not start")

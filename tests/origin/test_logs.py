@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +19,7 @@ import pyvips
 from aiohttp import FormData
 
 from tests.images import encode, jpeg, quadrants
-from tests.origin.test_cli import _free_port, _wait_until_up
+from tests.live import free_port, wait_healthy
 
 UUID_HEX = re.compile(r"[0-9a-f]{32}")
 
@@ -155,7 +154,7 @@ def test_json_logs_and_access_log_through_the_cli(tmp_path: Path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "a.jpg").write_bytes(jpeg(40, 30))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "IMAGE_ORIGIN_STORAGE_URL": f"file://{data}",
@@ -168,7 +167,7 @@ def test_json_logs_and_access_log_through_the_cli(tmp_path: Path):
     try:
 
         async def traffic() -> None:
-            await _wait_until_up(f"http://127.0.0.1:{port}/_/health", time.monotonic() + 30)
+            await wait_healthy(f"http://127.0.0.1:{port}", proc)
             async with aiohttp.ClientSession() as session:
                 async with session.get(f"http://127.0.0.1:{port}/a.jpg?w=10", headers={"X-Request-ID": "j-1"}) as r:
                     assert r.status == 200

@@ -21,7 +21,7 @@ import pyvips
 
 from origin.http.appkeys import POOL, SERVICE
 from tests.images import encode, png, quadrants
-from tests.origin.test_cli import _free_port, _wait_until_up
+from tests.live import free_port, wait_healthy
 from tests.redis_helpers import RealRedis
 
 
@@ -100,7 +100,7 @@ async def test_two_origin_processes_render_a_cold_variant_once(tmp_path: Path, r
     data.mkdir()
     noise = encode(_noise(2000), ".png", compression=1)  # ~150 ms to decode and resize
     (data / "heavy.png").write_bytes(noise)
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     env = {
         **os.environ,
         "IMAGE_ORIGIN_STORAGE_URL": f"file://{data}",
@@ -117,7 +117,7 @@ async def test_two_origin_processes_render_a_cold_variant_once(tmp_path: Path, r
     try:
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         for base in bases:
-            await _wait_until_up(f"{base}/_/health", time.monotonic() + 30)
+            await wait_healthy(base)
         async with aiohttp.ClientSession() as session:
 
             async def get(base: str, query: str) -> tuple[int, bytes]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.origin.test_cli import _free_port
+from tests.live import free_port
 
 TOKEN = "a-token-long-enough-0123"
 
@@ -107,7 +107,7 @@ def test_s3_without_credentials_or_bucket_is_refused(tmp_path: Path, s3_endpoint
 
 def test_the_embedded_default_starts_anywhere_and_says_what_it_uses(tmp_path: Path):
     """From a folder without config/: ./data is created, and the missing presets are said loudly."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "origin.cli", "serve", "--port", str(port)],
         cwd=tmp_path,

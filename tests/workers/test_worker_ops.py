@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.origin.test_cli import _free_port
+from tests.live import free_port
 from tests.tcp_proxy import TcpProxy
 from tests.workers.test_sources import RecordingHandler, eventually, new_queue, queued, sqs, sqs_settings  # noqa: F401 - fixture
 from workers.sources.sqs import SqsSource
@@ -38,7 +38,7 @@ async def test_sqs_unreachable_is_retried_with_backoff_then_read(s3_url, s3_endp
     """Nothing listens at the endpoint: warnings with doubling pauses, no crash; once it answers, events flow."""
     caplog.set_level(logging.INFO, logger="workers.sqs")
     queue, _ = new_queue(sqs)
-    port = _free_port()
+    port = free_port()
     handler = RecordingHandler()  # never called: the one message is unreadable
     source = SqsSource(sqs_settings(s3_url, f"http://127.0.0.1:{port}", queue).configs().worker, handler)
     stop = asyncio.Event()
@@ -73,7 +73,7 @@ async def test_sqs_unreachable_is_retried_with_backoff_then_read(s3_url, s3_endp
 
 def test_worker_cli_logs_its_sources_and_survives_an_unreachable_queue(tmp_path: Path, s3_endpoint):
     (tmp_path / "data").mkdir()
-    port = _free_port()
+    port = free_port()
     queue = f"http://127.0.0.1:{port}/123456789012/events"
     proc = subprocess.Popen(
         [sys.executable, "-m", "workers"],
@@ -131,7 +131,7 @@ def test_procfile_runs_on_the_embedded_defaults(tmp_path: Path):
     entries = _procfile()
     assert set(entries) == {"web", "worker"}
     (tmp_path / "config").symlink_to(ROOT / "config")  # the project folder, without writing ./data into it
-    port = _free_port()
+    port = free_port()
     procs = {
         name: subprocess.Popen(
             ["sh", "-c", f"exec {command}"],
