@@ -12,10 +12,12 @@ import json
 import socket
 import time
 
+import pytest
 import pyvips
 from multidict import CIMultiDict
 
-from origin.http.appkeys import SERVICE
+import origin.app
+from origin.http.appkeys import SERVICE, STORAGE
 from origin.service import SMALL_ORIGINAL
 from origin.storage import ObjectInfo, Reader
 from tests.images import decode, encode, png, quadrants
@@ -66,10 +68,22 @@ class CountingStorage:
         return getattr(self.inner, name)
 
 
+@pytest.fixture(autouse=True)
+def counting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every app built here opens its storage with the instrument on it, so the service and the
+    handlers are handed the counted storage from the start (nothing is swapped afterwards)."""
+    real = origin.app.open_storage
+
+    async def opened(url: str, timeout: float) -> CountingStorage:
+        return CountingStorage(await real(url, timeout))
+
+    monkeypatch.setattr(origin.app, "open_storage", opened)
+
+
 def counted(client) -> CountingStorage:
-    service = client.app[SERVICE]
-    service.storage = CountingStorage(service.storage)
-    return service.storage
+    storage = client.app[STORAGE]
+    assert isinstance(storage, CountingStorage)
+    return storage
 
 
 def big_png(side: int = 4000) -> bytes:
