@@ -74,6 +74,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument("--wrk-seconds", type=int, default=WRK_SECONDS)
     parser.add_argument(
+        "--baseline",
+        metavar="GIT_REF",
+        help="thumbor section: also run the origin as of this commit, side by side (before/after in one run)",
+    )
+    parser.add_argument(
         "--redis-url",
         default=REDIS_URL,
         help=f"the Redis the cache section uses, under a per-run key prefix (default {REDIS_URL})",

@@ -119,8 +119,11 @@ def origin_argv() -> list[str]:
     return [str(script), "serve"] if script.exists() else [sys.executable, "-m", "origin"]
 
 
-def start_origin(name: str, storage: Path | str, cache_bytes: int, tmp: Path, **extra_env: str) -> Server:
-    """An origin on `storage` (a folder, or any storage URL such as `s3://...`); `extra_env` on top."""
+def start_origin(
+    name: str, storage: Path | str, cache_bytes: int, tmp: Path, cwd: Path = REPO, **extra_env: str
+) -> Server:
+    """An origin on `storage` (a folder, or any storage URL such as `s3://...`); `extra_env` on top.
+    `cwd`: the tree it runs in (its config/), with `PYTHONPATH` in `extra_env` for another tree's code."""
     port = free_port()
     env = dict(os.environ)
     env.update(extra_env)
@@ -131,7 +134,7 @@ def start_origin(name: str, storage: Path | str, cache_bytes: int, tmp: Path, **
         IMAGE_ORIGIN_HOST="127.0.0.1",
     )
     argv = [*origin_argv(), "--host", "127.0.0.1", "--port", str(port)]
-    return Server(name, argv, env, port, tmp / f"{name}.log", REPO)
+    return Server(name, argv, env, port, tmp / f"{name}.log", cwd)
 
 
 def start_bare(fetch: Fetcher, names: Iterable[str], bodies: Path, tmp: Path) -> Server:

@@ -13,16 +13,22 @@ WebP encode): origin/thumbor per class of the corpus.
 (2) Cold throughput at concurrency 8 with wrk: every request a new variant (a Lua script
 walks the corpus and steps the width 400-599, so no URL repeats within a run), origin
 and thumbor taking turns, peak RSS of each server during its runs; set against the
-floor's throughput limit, cores / mean in-process time per image, measured in this run.
+floor's throughput limit, cores / mean in-process time per image, measured in this run,
+with each server's CPU time per request and the cores it kept busy.
+With `--baseline REF`, the origin as of git REF runs beside the current one in both parts
+(its tree exported with `git archive` into the temp folder, run on this venv), so a change
+is measured before and after in one run.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pyvips
@@ -117,6 +123,21 @@ def start_thumbor(exe: Path, storage: Path, tmp: Path) -> Server:
     return server
 
 
+def start_baseline(ref: str, storage: Path, tmp: Path) -> Server:
+    """The origin as of git `ref`, on this venv: its tree exported into `tmp`, first on PYTHONPATH."""
+    tree = tmp / "baseline-tree"
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref], capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(tree, filter="data")
+    print(f"baseline: the origin at {ref} ({_describe(ref)}), from {tree}")
+    return start_origin("peers-baseline", storage, 0, tmp, cwd=tree, PYTHONPATH=str(tree))
+
+
+def _describe(ref: str) -> str:
+    out = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h %s", ref], capture_output=True, text=True)
+    return out.stdout.strip()[:90]
+
+
 class Getter:
     """Sequential GETs of one server's URL for an image; checks 200 + WebP, keeps the output size
     and the server process's CPU time per request (/proc, 10 ms ticks: a median over the reps)."""
@@ -165,7 +186,11 @@ end
 """
     + WRK_DONE
 )
-PATTERNS = {"origin": origin_path("{name}", "{w}"), "thumbor": thumbor_path("{name}", "{w}")}
+PATTERNS = {
+    "origin": origin_path("{name}", "{w}"),
+    "before": origin_path("{name}", "{w}"),
+    "thumbor": thumbor_path("{name}", "{w}"),
+}
 
 
 def write_cold_script(names: list[str], pattern: str, offset: int, path: Path) -> Path:
@@ -187,15 +212,19 @@ def cold_runs(args, names: list[str], servers: dict[str, Server], tmp: Path) -> 
         for label, server in order[::-1] if round_index % 2 else order:
             script = write_cold_script(names, PATTERNS[label], round_index * round_span, tmp / f"cold-{label}.lua")
             reset_hwm(server.pid)
+            cpu_before = proc_cpu_seconds(server.pid)
             result = run_wrk(args.wrk, server.port, script, WRK_CONNECTIONS, args.wrk_seconds)
+            result["cpu_s"] = proc_cpu_seconds(server.pid) - cpu_before
             peaks[label] = max(peaks[label], (proc_status_kib(server.pid, "VmHWM") or 0) / 1024)
             results[label].append(result)
     merged = {}
     for label, runs in results.items():
-        total = {k: sum(r[k] for r in runs) for k in ("requests", "duration_us", "errors")}
+        total = {k: sum(r[k] for r in runs) for k in ("requests", "duration_us", "errors", "cpu_s")}
         merged[label] = {
             **total,
             "rps": total["requests"] / (total["duration_us"] / 1e6),
+            "cpu_ms": total["cpu_s"] * 1000 / max(total["requests"], 1),
+            "cores": total["cpu_s"] / (total["duration_us"] / 1e6),
             "p50_us": statistics.mean(r["p50_us"] for r in runs),
             "p99_us": max(r["p99_us"] for r in runs),
             "peak_mib": peaks[label],
@@ -207,6 +236,7 @@ def cold_runs(args, names: list[str], servers: dict[str, Server], tmp: Path) -> 
 def run(ctx: Run) -> None:
     """origin/thumbor per class, sequential and interleaved; cold throughput at c=8 vs the floor."""
     args, names, sources, corpus, tmp, summary = ctx.args, ctx.names, ctx.sources, ctx.corpus, ctx.tmp, ctx.summary
+    baseline = getattr(args, "baseline", None)
     exe = ensure_thumbor()
     section(f"peers: origin vs thumbor {THUMBOR_VERSION} (one process, PIL engine), {WIDTH} px WebP q{QUALITY}")
     print(f"thumbor's libraries: {thumbor_libraries()}; origin: libvips {pyvips.version(0)}.{pyvips.version(1)}")
@@ -216,54 +246,74 @@ def run(ctx: Run) -> None:
     storage.mkdir()
     for name in names:
         shutil.copyfile(corpus / name, storage / name)
-    servers: list[Server] = []
+    servers: dict[str, Server] = {}
     try:
-        origin = start_origin("peers-origin", storage, 0, tmp)
-        servers.append(origin)
-        thumbor = start_thumbor(exe, storage, tmp)
-        servers.append(thumbor)
-        origin.wait_ready()
-        thumbor.wait_ready("/healthcheck")
+        servers["origin"] = start_origin("peers-origin", storage, 0, tmp)
+        if baseline:
+            servers["before"] = start_baseline(baseline, storage, tmp)
+        servers["thumbor"] = start_thumbor(exe, storage, tmp)
+        for label, server in servers.items():
+            server.wait_ready("/healthcheck" if label == "thumbor" else "/_/health")
 
-        origin_get, thumbor_get = Getter(origin, origin_path), Getter(thumbor, thumbor_path)
-        floor_ms, origin_ms, thumbor_ms = {}, {}, {}
+        getters = {
+            label: Getter(server, thumbor_path if label == "thumbor" else origin_path)
+            for label, server in servers.items()
+        }
+        labels = list(getters)
+        floor_ms: dict[str, float] = {}
+        wall: dict[str, dict[str, float]] = {label: {} for label in labels}
         for name in names:
-            floor_ms[name], origin_ms[name], thumbor_ms[name] = paired(
-                [floor_work(sources[name]), lambda n=name: origin_get(n), lambda n=name: thumbor_get(n)],
+            timed = paired(
+                [floor_work(sources[name])] + [lambda g=getter, n=name: g(n) for getter in getters.values()],
                 REPS,
                 BUDGET,
             )
+            floor_ms[name] = timed[0]
+            for label, ms in zip(labels, timed[1:], strict=True):
+                wall[label][name] = ms
+        origin_ms, thumbor_ms = wall["origin"], wall["thumbor"]
+        origin_get, thumbor_get = getters["origin"], getters["thumbor"]
         print(
             f"{'image':28} {'floor ms':>8} {'origin':>8} {'thumbor':>8} {'o/t':>6} {'o/floor':>7}"
-            f" {'cpu o':>6} {'cpu t':>6} {'cpu o/t':>7}  out size o, t"
+            f" {'cpu o':>6} {'cpu t':>6} {'cpu o/t':>7}"
+            + (f" {'before':>7} {'b/t':>5} {'cpu b':>6} {'cpu b/t':>7}" if baseline else "")
+            + "  out size o, t"
         )
         for name in names:
             sizes = f"{origin_get.dims[name][0]}x{origin_get.dims[name][1]}, {thumbor_get.dims[name][0]}x{thumbor_get.dims[name][1]}"
+            extra = ""
+            if baseline:
+                b_get = getters["before"]
+                extra = (
+                    f" {fmt_ms(wall['before'][name]):>7} {wall['before'][name] / thumbor_ms[name]:>5.2f}"
+                    f" {b_get.cpu_ms(name):>6.0f} {b_get.cpu_ms(name) / max(thumbor_get.cpu_ms(name), 1):>7.2f}"
+                )
             print(
                 f"{name:28} {fmt_ms(floor_ms[name]):>8} {fmt_ms(origin_ms[name]):>8} {fmt_ms(thumbor_ms[name]):>8}"
                 f" {origin_ms[name] / thumbor_ms[name]:>6.2f} {origin_ms[name] / floor_ms[name]:>7.2f}"
                 f" {origin_get.cpu_ms(name):>6.0f} {thumbor_get.cpu_ms(name):>6.0f}"
-                f" {origin_get.cpu_ms(name) / max(thumbor_get.cpu_ms(name), 1):>7.2f}  {sizes}"
+                f" {origin_get.cpu_ms(name) / max(thumbor_get.cpu_ms(name), 1):>7.2f}{extra}  {sizes}"
             )
-        per_class, per_class_cpu = {}, {}
         print(
             "per class: median of per-image ratios; wall = client time (keep-alive, one request at a time),"
             " cpu = the server process's CPU time per request (what a loaded, shared machine leaves comparable)"
         )
+        per_class: dict[str, dict[str, tuple[float, float]]] = {label: {} for label in labels if label != "thumbor"}
         for cls in CLASSES:
             members = [n for n in names if class_of(n) == cls]
-            if members:
-                per_class[cls] = statistics.median(origin_ms[n] / thumbor_ms[n] for n in members)
-                per_class_cpu[cls] = statistics.mean(origin_get.cpu_ms(n) for n in members) / max(
-                    statistics.mean(thumbor_get.cpu_ms(n) for n in members), 1e-3
-                )
-                print(
-                    f"  {cls:6} n={len(members)}  origin/thumbor wall {per_class[cls]:.2f},"
-                    f" cpu {per_class_cpu[cls]:.2f} (mean CPU ms over the class)"
-                )
+            if not members:
+                continue
+            t_cpu = max(statistics.mean(thumbor_get.cpu_ms(n) for n in members), 1e-3)
+            parts = []
+            for label in per_class:
+                ratio = statistics.median(wall[label][n] / thumbor_ms[n] for n in members)
+                cpu = statistics.mean(getters[label].cpu_ms(n) for n in members) / t_cpu
+                per_class[label][cls] = (ratio, cpu)
+                parts.append(f"{label}/thumbor wall {ratio:.2f}, cpu {cpu:.2f}")
+            print(f"  {cls:6} n={len(members)}  " + "; ".join(parts) + " (cpu: mean CPU ms over the class)")
 
         section(f"cold throughput, wrk c={WRK_CONNECTIONS}, every request a new variant (w 400-599), corpus mix")
-        results = cold_runs(args, names, {"origin": origin, "thumbor": thumbor}, tmp)
+        results = cold_runs(args, names, servers, tmp)
         cores = os.cpu_count() or 1
         floor_rps = cores * 1000 / statistics.mean(floor_ms.values())
         print(
@@ -272,30 +322,55 @@ def run(ctx: Run) -> None:
         )
         print(
             f"{'server':8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'peak RSS MiB':>12} {'vs floor':>8}"
+            f" {'cpu ms/req':>10} {'cores busy':>10}"
         )
         for label, r in results.items():
             print(
                 f"{label:8} {r['rps']:>7.1f} {r['p50_us'] / 1000:>7.0f} {r['p99_us'] / 1000:>7.0f}"
                 f" {int(r['errors']):>6} {r['peak_mib']:>12.0f} {r['rps'] / floor_rps:>8.2f}"
+                f" {r['cpu_ms']:>10.0f} {r['cores']:>10.2f}"
                 f"  (rounds {', '.join(f'{x:.1f}' for x in r['round_rps'])})"
             )
         load = os.getloadavg()
         print(f"load average at the end of the section: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     finally:
-        for server in reversed(servers):
+        for server in reversed(list(servers.values())):
             server.stop()
 
-    for cls, ratio in per_class.items():
-        summary.append(
-            (f"origin/thumbor {cls} wall", f"{ratio:.2f}", f"< {PEER_TARGET:.2f}", verdict(ratio < PEER_TARGET))
-        )
-        cpu = per_class_cpu[cls]
-        summary.append((f"origin/thumbor {cls} cpu", f"{cpu:.2f}", f"< {PEER_TARGET:.2f}", verdict(cpu < PEER_TARGET)))
+    for label, classes in per_class.items():
+        for cls, (ratio, cpu) in classes.items():
+            target = f"< {PEER_TARGET:.2f}" if label == "origin" else "info"
+            summary.append(
+                (
+                    f"{label}/thumbor {cls} wall",
+                    f"{ratio:.2f}",
+                    target,
+                    verdict(ratio < PEER_TARGET) if label == "origin" else "-",
+                )
+            )
+            summary.append(
+                (
+                    f"{label}/thumbor {cls} cpu",
+                    f"{cpu:.2f}",
+                    target,
+                    verdict(cpu < PEER_TARGET) if label == "origin" else "-",
+                )
+            )
     o, t = results["origin"], results["thumbor"]
     share = o["rps"] / floor_rps
     summary.append(
         ("cold c=8 req/s origin, thumbor, floor", f"{o['rps']:.1f}, {t['rps']:.1f}, {floor_rps:.1f}", "info", "-")
     )
+    if "before" in results:
+        b = results["before"]
+        summary.append(
+            (
+                "cold c=8 before: req/s, /floor, p99, MiB",
+                f"{b['rps']:.1f}, {b['rps'] / floor_rps:.2f}, {b['p99_us'] / 1000:.0f}, {b['peak_mib']:.0f}",
+                "info",
+                "-",
+            )
+        )
     summary.append(
         ("cold c=8 origin/floor", f"{share:.2f}", f">= {THROUGHPUT_TARGET}", verdict(share >= THROUGHPUT_TARGET))
     )

@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     render_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     render_queue: int = Field(32, ge=0)
     render_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
-    render_memory: int = Field(160 * MiB, gt=0)
+    render_memory: int = Field(176 * MiB, gt=0)
     retry_after: int = Field(2, gt=0)
 
     # Memory under attack (origin/source_memory.py): source bytes in memory at once (renders,

@@ -24,7 +24,8 @@ def _sources() -> list[Path]:
     """Every file that may cite a threat: the code, the tests, the benchmarks and the other docs."""
     files = [*ROOT.glob("origin/**/*.py"), *ROOT.glob("workers/**/*.py"), *ROOT.glob("tests/**/*.py")]
     files += [*ROOT.glob("bench/**/*.py"), README, *(ROOT / "docs").glob("*.md")]
-    return [path for path in files if path != THREATS]
+    generated = ROOT / "bench" / "out"  # git-ignored: the thumbor section installs thumbor's venv there
+    return [path for path in files if path != THREATS and not path.is_relative_to(generated)]
 
 
 def cited_ids(text: str) -> set[str]:

@@ -20,7 +20,9 @@ from ..geometry import aligned
 from ..spec import Color
 from . import faces
 from .config import RenderConfig
-from .probe import STRICT_LOAD, probe
+from .layer import decode, fitted
+from .layer import px as layer_px
+from .probe import probe
 
 MODES = {
     "normal": "over",
@@ -57,41 +59,16 @@ class BlendOptions:
     inherit: bool = False
 
 
-def _px(value: float | None, base: int) -> int | None:
-    return None if value is None else max(1, round(value * base if value <= 1 else value))
-
-
 def load_blend(data: bytes, base_w: int, base_h: int, opts: BlendOptions, config: RenderConfig) -> pyvips.Image:
     """Decode the blend image at the size it is drawn (sRGB + alpha), per blend-w/h/fit/crop/size."""
     info = probe(data, config)
-    bw: int | None = base_w if opts.inherit else _px(opts.w, base_w)
-    bh: int | None = base_h if opts.inherit else _px(opts.h, base_h)
-    nw, nh = info.width, info.height
-    box = None
-    if bw is None and bh is None:
-        width, height = nw, nh
-    elif bw is None or bh is None:
-        k = bw / nw if bw is not None else bh / nh if bh is not None else 1.0
-        width, height = round(nw * k), round(nh * k)
-    elif opts.fit == "scale":
-        width, height = bw, bh
-    elif opts.fit == "crop":
-        k = max(bw / nw, bh / nh)
-        width, height, box = max(bw, round(nw * k)), max(bh, round(nh * k)), (bw, bh)
-    else:
-        k = min(bw / nw, bh / nh)
-        if opts.fit == "max":
-            k = min(k, 1.0)
-        width, height = round(nw * k), round(nh * k)
-        if opts.fit == "clamp":
-            box = (bw, bh)
+    bw = base_w if opts.inherit else layer_px(opts.w, base_w)
+    bh = base_h if opts.inherit else layer_px(opts.h, base_h)
+    width, height = fitted((info.width, info.height), (bw, bh), opts.fit)
     width, height = max(1, min(width, 4 * base_w)), max(1, min(height, 4 * base_h))
-    layer = pyvips.Image.thumbnail_buffer(data, width, height=height, size="force", option_string=STRICT_LOAD)
-    layer = layer.colourspace("srgb") if layer.interpretation != "srgb" else layer
-    if not layer.hasalpha():
-        layer = layer.bandjoin(255)
-    if box is not None:
-        layer = _to_box(layer, box, opts)
+    layer = decode(data, width, height)
+    if bw is not None and bh is not None and opts.fit in ("crop", "clamp"):
+        layer = _to_box(layer, (bw, bh), opts)
     return layer.cast("uchar").copy_memory()
 
 

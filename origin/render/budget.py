@@ -50,20 +50,21 @@ class MemoryBudget:
 # Peak memory per source class, measured by `python -m bench --only memory` (peak RSS over one
 # render, source bytes excluded, per corpus image; the section prints each estimate beside it).
 _MiB = 1 << 20
-_JPEG_FIXED = 4 * _MiB
-"""JPEG: libjpeg's row buffers, the resize and the encoder, whatever the size (measured 1-6 MiB)."""
+_JPEG_FIXED = 2 * _MiB
+"""JPEG: libjpeg's row buffers, the resize and the encoder, whatever the size (measured 2-3 MiB)."""
 _JPEG_DECODED = 2
 """JPEG: bytes per decoded (post shrink-on-load) pixel and band: the pixels and one copy in flight."""
 _PROGRESSIVE_EXTRA = 1.0
-"""Progressive JPEG: bytes per source pixel beyond the 2-byte coefficients of every sample
-(measured 3.1-4.5 B/px at 4:2:0, where the coefficients alone are 3; 6.2 at 4:4:4)."""
-_PLAIN_PER_PIXEL = 2.2
+"""Progressive JPEG with subsampled chroma: bytes per source pixel beyond the 2-byte coefficients of
+every sample (measured 3.0-4.3 B/px at 4:2:0, where the coefficients alone are 3). At 4:4:4 the
+coefficients are the whole of it (5.75 B/px measured, 6 counted)."""
+_PLAIN_PER_PIXEL = 2.0
 _PLAIN_FIXED = 2 * _MiB
-"""PNG (and other formats without shrink-on-load) without alpha: measured 2.1 B/px on 15 MP."""
-_ALPHA_PER_PIXEL = 4.4
-_ALPHA_SMALL_PER_PIXEL = 13.0
-_ALPHA_SMALL_CAP = 32 * _MiB
-"""With alpha: 4.3 B/px on 15 MP, but 8-13 B/px on 2-3 MP (the premultiplied resize's buffers),
+"""PNG (and other formats without shrink-on-load) without alpha: measured 1.85-1.95 B/px on 15 MP."""
+_ALPHA_PER_PIXEL = 3.3
+_ALPHA_SMALL_PER_PIXEL = 9.5
+_ALPHA_SMALL_CAP = 24 * _MiB
+"""With alpha: 3.1 B/px on 15 MP, but 7.2-9.1 B/px on 2-3 MP (the premultiplied resize's buffers),
 so the larger of the two rates, the small-image one capped at what it was measured to reach."""
 
 
@@ -80,7 +81,9 @@ def estimate(info: SourceInfo, data_size: int, shrink: int) -> int:
     if info.format == "jpg":
         cost = _JPEG_FIXED + _JPEG_DECODED * bands * pixels // (shrink * shrink)
         if info.progressive:
-            cost += int(pixels * (2 * (info.samples or 3.0) + _PROGRESSIVE_EXTRA))
+            samples = info.samples or 3.0
+            extra = _PROGRESSIVE_EXTRA if samples < 3.0 else 0.0
+            cost += int(pixels * (2 * samples + extra))
     elif info.has_alpha:
         cost = _PLAIN_FIXED + int(
             max(pixels * _ALPHA_PER_PIXEL, min(pixels * _ALPHA_SMALL_PER_PIXEL, _ALPHA_SMALL_CAP))

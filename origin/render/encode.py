@@ -11,7 +11,7 @@ import pyvips
 
 from ..formats import MIME
 from ..spec import TransformSpec
-from . import blurhash
+from . import blurhash, pillow
 from .config import RenderConfig
 
 _ALPHA_FORMATS = frozenset({"png", "png8", "png32", "webp", "avif", "gif"})
@@ -81,6 +81,8 @@ def encode(image: pyvips.Image, fmt: str, spec: TransformSpec, config: RenderCon
         options = {"bitdepth": _bitdepth(spec.colorquant)} if palette and spec.colorquant else {}
         return image.pngsave_buffer(compression=6, palette=palette, Q=q, keep=keep, **options)
     if fmt == "webp":
+        if not keep and not spec.lossless and pillow.can_encode_webp(image):
+            return pillow.encode_webp(image, q, config.webp_effort)  # the same bytes, for less CPU
         return image.webpsave_buffer(Q=q, lossless=spec.lossless, effort=config.webp_effort, keep=keep)
     if fmt == "avif":
         return image.heifsave_buffer(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import pyvips
 
 from ..spec import TransformSpec
+from ..urlparams.tone import DEFAULT_NRS
 from .effects import _on_colour
 
 _GAMMA = 2.2
@@ -50,7 +51,9 @@ def apply(image: pyvips.Image, spec: TransformSpec) -> pyvips.Image:
     if spec.vib:
         image = _on_colour(image, lambda c: _vibrance(c, spec.vib))
     if (spec.nr or 0) > 0:
-        image = _on_colour(image, lambda c: _denoise(c, spec.nr or 0, spec.nrs if spec.nrs is not None else 20))
+        image = _on_colour(
+            image, lambda c: _denoise(c, spec.nr or 0, spec.nrs if spec.nrs is not None else DEFAULT_NRS)
+        )
     if spec.usm:
         image = _on_colour(image, lambda c: _unsharp(c, spec.usm, spec.usmrad))
     if spec.px > 1:

@@ -19,7 +19,8 @@ import pyvips
 
 from ..geometry import aligned
 from .config import RenderConfig
-from .probe import STRICT_LOAD, probe
+from .layer import decode, fitted, px
+from .probe import probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,35 +38,15 @@ class MarkOptions:
     tile: bool = False
 
 
-def _box_size(
-    natural: tuple[int, int], w: float | None, h: float | None, fit: str, base: tuple[int, int]
-) -> tuple[tuple[int, int], tuple[int, int] | None]:
-    """The size the mark is decoded at for `mark-w`/`mark-h` and `mark-fit`, and the box
-    it is cut (crop) or padded (fill) to, if any."""
-    nw, nh = natural
-    bw = None if w is None else max(1, round(w * base[0] if w <= 1 else w))
-    bh = None if h is None else max(1, round(h * base[1] if h <= 1 else h))
-    if bw is None or bh is None:
-        k = bw / nw if bw is not None else bh / nh if bh is not None else 1.0
-        return (max(1, round(nw * k)), max(1, round(nh * k))), None
-    if fit == "scale":
-        return (bw, bh), None
-    if fit == "crop":
-        k = max(bw / nw, bh / nh)
-        return (max(bw, round(nw * k)), max(bh, round(nh * k))), (bw, bh)
-    k = min(bw / nw, bh / nh)
-    if fit == "max":
-        k = min(k, 1.0)
-    size = (max(1, round(nw * k)), max(1, round(nh * k)))
-    return size, ((bw, bh) if fit == "fill" else None)
-
-
 def load_mark(data: bytes, base_width: int, base_height: int, opts: MarkOptions, config: RenderConfig) -> pyvips.Image:
     """Decode the mark at the size it will be drawn, in sRGB with an alpha band."""
     info = probe(data, config)
     box = None
     if opts.w is not None or opts.h is not None:
-        (width, height), box = _box_size((info.width, info.height), opts.w, opts.h, opts.fit, (base_width, base_height))
+        bw, bh = px(opts.w, base_width), px(opts.h, base_height)
+        width, height = fitted((info.width, info.height), (bw, bh), opts.fit)
+        # The box the mark is then cut (crop) or padded (fill) to.
+        box = (bw, bh) if bw is not None and bh is not None and opts.fit in ("crop", "fill") else None
     elif opts.scale is not None:
         width = max(1, round(base_width * opts.scale / 100))
         height = max(1, round(info.height * width / info.width))
@@ -77,11 +58,7 @@ def load_mark(data: bytes, base_width: int, base_height: int, opts: MarkOptions,
         k = min(limit_w / width, limit_h / height)
         width, height = max(1, round(width * k)), max(1, round(height * k))
     # In memory: a mark is at most the base's size, and tiling or rotating reads it out of order.
-    mark = pyvips.Image.thumbnail_buffer(data, width, height=height, size="force", option_string=STRICT_LOAD)
-    mark = mark.copy_memory()
-    mark = mark.colourspace("srgb") if mark.interpretation != "srgb" else mark
-    if not mark.hasalpha():
-        mark = mark.bandjoin(255)
+    mark = decode(data, width, height).copy_memory()
     if box is not None:
         mark = _to_box(mark, box, opts.fit)
         if mark.width > limit_w or mark.height > limit_h:

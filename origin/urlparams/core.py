@@ -181,6 +181,8 @@ def finish(spec: TransformSpec) -> TransformSpec:
         spec = spec.forget("fill", "fill_color")
     elif spec.fill in ("blur", "gradient"):
         spec = spec.forget("fill_color")
+    elif spec.fill == "solid":
+        spec = spec.forget("fill")  # the default: the same canvas as no `fill`, so the same variant
     if spec.trim is None:
         spec = spec.forget("trim_tol")
     if spec.trim != "color":

@@ -6,11 +6,19 @@ from ..spec import TransformSpec
 from .table import Family, Param
 from .values import clamped, clamped_decimal, color_pair, ranged
 
+DEFAULT_NRS = 20
+"""`nrs` when `nr` is given without it (imgix's default)."""
+
 
 def finish(spec: TransformSpec) -> TransformSpec:
-    """`usmrad` acts only with `usm`, `duotone-alpha` only with `duotone`."""
+    """`usmrad` acts only with `usm`, `duotone-alpha` only with `duotone`; `nr` only above 0, and
+    `nrs` only beside it (its default, 20, is the same variant as none)."""
     if not spec.usm:
         spec = spec.forget("usmrad")
+    if (spec.nr or 0) <= 0:
+        spec = spec.forget("nr", "nrs")
+    elif spec.nrs == DEFAULT_NRS:
+        spec = spec.forget("nrs")  # the default written out: the same variant
     if spec.duotone is None:
         spec = spec.forget("duotone_alpha")
     return spec

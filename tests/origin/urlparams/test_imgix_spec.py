@@ -114,7 +114,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "duotone": ("000,fff", ""),
     "duotone-alpha": ("50", "duotone=000,fff"),
     "nr": ("20", ""),
-    "nrs": ("20", ""),
+    "nrs": ("10", "nr=20"),
     "chromasub": ("444", ""),
     "colorquant": ("16", ""),
     "cs": ("srgb", ""),

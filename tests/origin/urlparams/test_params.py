@@ -60,6 +60,11 @@ def key(query: str) -> str:
         ("invert=0", ""),
         ("fit=clip&fp-x=0.5&dpr=1&pad=0&rot=0&blur=0", ""),
         ("trim-tol=10&mark-scale=50", "mark-scale=50"),
+        ("nrs=10", ""),  # nrs acts only beside a positive nr
+        ("nr=0&nrs=10", ""),
+        ("nr=-50", ""),  # nr <= 0 does nothing
+        ("nr=30&nrs=20", "nr=30"),
+        ("fit=fill&fill=solid", "fit=fill"),  # defaults written out are the same variant
     ],
 )
 def test_same_meaning_same_canonical_string(a, b):
@@ -68,7 +73,14 @@ def test_same_meaning_same_canonical_string(a, b):
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("w=100", "w=101"), ("w=0.5", "w=1"), ("fit=crop&w=9", "fit=clip&w=9"), ("q=75", ""), ("w=1000&dpr=2", "w=1000")],
+    [
+        ("w=100", "w=101"),
+        ("w=0.5", "w=1"),
+        ("fit=crop&w=9", "fit=clip&w=9"),
+        ("q=75", ""),
+        ("w=1000&dpr=2", "w=1000"),
+        ("nr=30&nrs=10", "nr=30"),
+    ],
 )
 def test_different_meaning_different_canonical_string(a, b):
     assert key(a) != key(b)
@@ -89,7 +101,7 @@ def test_canonical_numbers_have_one_spelling():
 def test_canonical_colours_are_argb_hex():
     assert key("bg=0f0") == "bg=ff00ff00"
     assert key("bg=80ABCDEF") == "bg=80abcdef"
-    assert key("fill-color=1234&fill=solid&fit=fill") == "fill-color=11223344&fill=solid&fit=fill"
+    assert key("fill-color=1234&fill=solid&fit=fill") == "fill-color=11223344&fit=fill"
 
 
 def test_canonical_aspect_ratio_is_a_parseable_ratio():
