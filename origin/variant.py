@@ -23,7 +23,7 @@ from .spec import TransformSpec, canonical
 if TYPE_CHECKING:
     from .storage import ObjectInfo
 
-PIPELINE_VERSION = "8"
+PIPELINE_VERSION = "9"
 """Bump when rendering changes what bytes a spec produces, so old variants are not served."""
 
 
