@@ -38,7 +38,7 @@ class VariantRequest:
     def at(self, source: ObjectInfo, others: str = "") -> Variant:
         """This request at version `source` of its key; `others` names the versions of the other
         stored images the spec names (`mark`, `mask`, `blend`), one `name=etag` a line."""
-        return Variant(self, source, variant_key(self, source.etag, others))
+        return Variant(self, source, variant_key(self.key, source.etag, self.spec, self.accepts, others))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +53,16 @@ class Variant:
 
 
 @functools.lru_cache(maxsize=65536)
-def variant_key(request: VariantRequest, source_etag: str, others: str = "") -> str:
+def variant_key(key: str, source_etag: str, spec: TransformSpec, accepts: Accepts, others: str = "") -> str:
     """hash(pipeline version, key, source version, canonical spec, negotiated format, and the
     versions of the other stored images the spec names).
 
     The Accept header counts only under `auto=format` without an explicit `fm`, and only
-    reduced to three values, so one spec has at most three variants.
+    reduced to three values, so one spec has at most three variants. Memoised on the request's
+    parts, not on the request: a hit then compares the spec by identity (a hot path).
     """
-    spec = request.spec
-    negotiated = request.accepts.value if spec.negotiates else "-"
-    material = "\n".join((PIPELINE_VERSION, request.key, source_etag, _variant_text(spec), negotiated, others))
+    negotiated = accepts.value if spec.negotiates else "-"
+    material = "\n".join((PIPELINE_VERSION, key, source_etag, _variant_text(spec), negotiated, others))
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
