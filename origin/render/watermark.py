@@ -57,13 +57,16 @@ def load_mark(data: bytes, base_width: int, base_height: int, opts: MarkOptions,
     if box is None and (width > limit_w or height > limit_h):
         k = min(limit_w / width, limit_h / height)
         width, height = max(1, round(width * k)), max(1, round(height * k))
-    # In memory: a mark is at most the base's size, and tiling or rotating reads it out of order.
-    mark = decode(data, width, height).copy_memory()
+    mark = decode(data, width, height)
     if box is not None:
+        # Cut (or padded) and shrunk while still a lazy pipeline: a box far larger than the base
+        # (mark-w/h allow up to 8192) is never held whole, only the shrunk mark is.
         mark = _to_box(mark, box, opts.fit)
         if mark.width > limit_w or mark.height > limit_h:
             k = min(limit_w / mark.width, limit_h / mark.height)
             mark = mark.resize(k)
+    # In memory: a mark is at most the base's size, and tiling or rotating reads it out of order.
+    mark = mark.copy_memory()
     if opts.alpha < 100:
         mark = mark * [1, 1, 1, opts.alpha / 100]
     turn = opts.rot % 360

@@ -17,7 +17,7 @@ import pyvips
 from origin.render import faces as face_detection
 from origin.render.faces import Face
 from tests import FIXTURES
-from tests.images import close, decode, encode, flat, magic, pixel
+from tests.images import close, decode, encode, flat, magic, pixel, quadrants
 
 PHOTO = (FIXTURES / "faces" / "astronaut.jpg").read_bytes()
 HER_FACE = Face(51, 43, 60, 60)
@@ -242,3 +242,30 @@ async def test_blend_crop_faces_centres_the_blend_crop_on_the_face(client, store
     assert abs(face.x + face.w / 2 - 75) < 10  # centred across the crop
     left = 420 + HER_FACE.x + HER_FACE.w // 2 - 75  # where a crop centred on her face starts
     assert iou(face, Face(420 + HER_FACE.x - left, HER_FACE.y, HER_FACE.w, HER_FACE.h)) > 0.5
+
+
+async def test_a_blend_box_larger_than_the_base_is_clipped_by_its_edges(client, store) -> None:  # type: ignore[no-untyped-def]
+    """imgix: blend-w/h may be larger than the base image; blend-fit=crop sizes the blend image to
+    exactly the box and the base's edges clip it. A 300x300 box on a 10x10 base is no error: the
+    base shows the corner of the box the alignment puts there."""
+    store("base.png", encode(flat(10, 10, (128, 128, 128))))
+    store("layers/quadrants.png", encode(quadrants(200, 200)))  # red | green over blue | white
+    query = "blend=layers/quadrants.png&blend-mode=normal&blend-fit=crop&blend-w=300&blend-h=300&fm=png"
+    for align, colour in (("top,left", (255, 0, 0)), ("top,right", (0, 255, 0)), ("bottom,right", WHITE)):
+        status, _, body = await fetch(client, f"/base.png?{query}&blend-align={align}")
+        assert status == 200, body
+        image = decode(body)
+        assert (image.width, image.height) == (10, 10)
+        assert all(close(pixel(image, x, y), colour) for x in (0, 9) for y in (0, 9)), align
+
+
+async def test_a_mark_box_far_larger_than_the_base_is_cut_then_shrunk(client, store) -> None:  # type: ignore[no-untyped-def]
+    """A 4000x1 mark covering a 2000x2000 crop box would be 8,000,000x2000 before the cut: it is
+    cut and shrunk to fit the image less mark-pad without ever being held whole."""
+    store("base.png", encode(flat(100, 100, WHITE)))
+    store("logos/line.png", encode(flat(4000, 1, (255, 0, 0))))
+    status, _, body = await fetch(client, "/base.png?mark=logos/line.png&mark-w=2000&mark-h=2000&mark-fit=crop&fm=png")
+    assert status == 200, body
+    image = decode(body)
+    assert tuple(image.find_trim(threshold=40, background=list(WHITE))) == (5, 5, 90, 90)
+    assert close(pixel(image, 50, 50), (255, 0, 0))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+import pyvips
 
 from origin.render import blend, watermark
 from origin.render.blend import BlendOptions
@@ -11,7 +14,7 @@ from origin.render.text import TextOptions
 from origin.render.watermark import MarkOptions
 from origin.settings import defaults
 from origin.spec import TransformSpec
-from tests.images import close, encode, flat, pixel
+from tests.images import BLUE, GREEN, close, encode, flat, pixel, quadrants
 
 CONFIG = defaults().render
 WHITE = (255, 255, 255)
@@ -113,22 +116,66 @@ def test_non_separable_modes_take_their_components_from_the_blend() -> None:
 
 
 def test_blend_image_at_blend_x_y() -> None:
-    layer = blend.load_blend(encode(flat(20, 20, (0, 0, 0))), 100, 50, BlendOptions(), CONFIG)
-    out = blend.blend(flat(100, 50, WHITE), layer, BlendOptions(mode="normal", x=30, y=10))
+    data = encode(flat(20, 20, (0, 0, 0)))
+    at = BlendOptions(mode="normal", x=30, y=10)
+    out = blend.blend(flat(100, 50, WHITE), blend.load_blend(data, 100, 50, at, CONFIG), at)
     assert ink_box(out) == (30, 10, 20, 20)
-    aligned = blend.blend(flat(100, 50, WHITE), layer, BlendOptions(mode="normal", align=("bottom", "right"), pad=3))
+    corner = BlendOptions(mode="normal", align=("bottom", "right"), pad=3)
+    aligned = blend.blend(flat(100, 50, WHITE), blend.load_blend(data, 100, 50, corner, CONFIG), corner)
     assert ink_box(aligned) == (100 - 23, 50 - 23, 20, 20)
 
 
 def test_blend_size_inherit_and_fit() -> None:
     data = encode(flat(10, 20, (0, 0, 0)))
-    inherit = blend.load_blend(data, 100, 50, BlendOptions(inherit=True, fit="scale"), CONFIG)
+    inherit = blend.load_blend(data, 100, 50, BlendOptions(inherit=True, fit="scale"), CONFIG).image
     assert (inherit.width, inherit.height) == (100, 50)
-    assert blend.load_blend(data, 100, 50, BlendOptions(w=40, h=40, fit="clip"), CONFIG).width == 20
+    assert blend.load_blend(data, 100, 50, BlendOptions(w=40, h=40, fit="clip"), CONFIG).image.width == 20
     assert (lambda i: (i.width, i.height))(
-        blend.load_blend(data, 100, 50, BlendOptions(w=40, h=40, fit="crop"), CONFIG)
+        blend.load_blend(data, 100, 50, BlendOptions(w=40, h=40, fit="crop"), CONFIG).image
     ) == (40, 40)
-    assert blend.load_blend(data, 100, 50, BlendOptions(w=0.5), CONFIG).width == 50
+    assert blend.load_blend(data, 100, 50, BlendOptions(w=0.5), CONFIG).image.width == 50
+
+
+GREY = (128, 128, 128)
+
+
+def blended(source: pyvips.Image, base: tuple[int, int], opts: BlendOptions) -> pyvips.Image:
+    layer = blend.load_blend(encode(source), *base, opts, CONFIG)
+    return blend.blend(flat(*base, GREY), layer, opts)
+
+
+@pytest.mark.parametrize(
+    ("align", "expected"),
+    [(("left", "top"), RED), (("right", "top"), GREEN), (("left", "bottom"), BLUE), (("right", "bottom"), WHITE)],
+)
+def test_a_blend_box_larger_than_the_base_is_clipped_by_the_base(align, expected) -> None:  # type: ignore[no-untyped-def]
+    """imgix: blend-w/h may exceed the base; blend-fit=crop makes the layer exactly the box, and
+    the base's edges clip it. A 300x300 box of quadrants on a 10x10 base shows the corner of the
+    box the alignment puts there."""
+    out = blended(quadrants(200, 200), (10, 10), BlendOptions(mode="normal", w=300, h=300, fit="crop", align=align))
+    assert (out.width, out.height) == (10, 10)
+    assert all(close(pixel(out, x, y), expected) for x in (0, 9) for y in (0, 9))
+
+
+def test_a_centred_blend_box_larger_than_the_base_shows_its_middle() -> None:
+    out = blended(
+        quadrants(200, 200), (40, 40), BlendOptions(mode="normal", w=300, h=300, fit="crop", align=("center", "middle"))
+    )
+    # the box's centre, where its quadrants meet, at the base's centre
+    assert close(pixel(out, 10, 10), RED) and close(pixel(out, 30, 10), GREEN)
+    assert close(pixel(out, 10, 30), BLUE) and close(pixel(out, 30, 30), WHITE)
+
+
+def test_a_large_blend_box_keeps_blend_crop_and_the_image_s_aspect() -> None:
+    """A 400x200 red | blue image covers a 300x300 crop box at 600x300: the centre crop shows red
+    on its left; blend-crop=right cuts the blue half; blend-x moves the box along."""
+    halves = flat(200, 200, RED).join(flat(200, 200, BLUE), "horizontal")
+    opts = BlendOptions(mode="normal", w=300, h=300, fit="crop")
+    assert close(pixel(blended(halves, (10, 10), opts), 5, 5), RED)
+    assert close(pixel(blended(halves, (10, 10), replace(opts, crop=("right",))), 5, 5), BLUE)
+    # x=-155: the base shows the box's columns 155-164, past the red | blue seam at 150
+    assert close(pixel(blended(halves, (10, 10), replace(opts, x=-155)), 5, 5), BLUE)
+    assert pixel(blended(halves, (10, 10), replace(opts, x=10)), 5, 5) == GREY  # placed off the base
 
 
 @pytest.mark.parametrize(
@@ -147,3 +194,10 @@ def test_overlay_options_default_as_the_spec_does(kind, family, given) -> None: 
 def test_overlay_options_read_the_family_s_parameters() -> None:
     spec = TransformSpec(mark="a.png", mark_pad=7, mark_align=("left", "top"), mark_tile="grid", blend_pad=3)
     assert options(MarkOptions, spec, "mark", tile=True) == MarkOptions(pad=7, align=("left", "top"), tile=True)
+
+
+def test_a_mark_box_far_larger_than_the_base_is_cut_lazily_then_shrunk() -> None:
+    """A 4000x1 mark covering a 2000x2000 crop box (8,000,000x2000 before the cut, far more than
+    memory holds) is cut to the box and shrunk to the image less mark-pad."""
+    opts = MarkOptions(w=2000, h=2000, fit="crop")
+    assert ink_box(marked(opts, mark_size=(4000, 1), base=(100, 100))) == (5, 5, 90, 90)
