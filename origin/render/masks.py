@@ -1,5 +1,5 @@
-"""`mask`: cut the output to an ellipse, to rounded corners (`corner-radius`; 10 px when not
-given), or to another image's alpha (its luminance when it has none), resized to the output. Outside the mask is
+"""`mask`: cut the output to an ellipse, to rounded corners (`corner-radius`, which the parser
+fills with imgix's default when not given), or to another image's alpha (its luminance when it has none), resized to the output. Outside the mask is
 transparent, `mask-bg` when given, or `bg`/white where the format has no alpha."""
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ from . import shapes
 from .config import RenderConfig
 from .probe import STRICT_LOAD, probe
 
-DEFAULT_CORNER_RADIUS = 10
-
 
 def coverage(image: pyvips.Image, spec: TransformSpec, mask_data: bytes | None, config: RenderConfig) -> pyvips.Image:
     w, h = image.width, image.height
     if spec.mask == "ellipse":
         return shapes.ellipse(w, h)
     if spec.mask == "corners":
-        radii = spec.corner_radius or (DEFAULT_CORNER_RADIUS,) * 4
-        return shapes.rounded_rect(w, h, radii)
+        assert spec.corner_radius is not None, "the parser writes imgix's default radius"
+        return shapes.rounded_rect(w, h, spec.corner_radius)
     assert mask_data is not None
     probe(mask_data, config)  # the same source limits as any image we decode
     mask = pyvips.Image.thumbnail_buffer(mask_data, w, height=h, size="force", option_string=STRICT_LOAD)

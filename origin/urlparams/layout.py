@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..errors import InvalidParam
 from ..spec import MASK_SHAPES, Color, TransformSpec
 from .table import Family, Param
@@ -10,6 +12,9 @@ from .values import choice, clamped, clamped_decimal, color, color_pair, corners
 ORIENTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 90, 180, 270)
 _SIDE_CAP = 2048
 """Per-side padding and border widths are clamped here, as `pad` is."""
+DEFAULT_CORNER_RADIUS = 10
+"""imgix's radius for `mask=corners` without `corner-radius`, in CSS pixels: written into the spec
+here, so `dpr` scales it as it scales a given radius, and `corner-radius=10` is the same variant."""
 
 
 def orient(name: str, raw: str) -> int:
@@ -37,6 +42,8 @@ def finish(spec: TransformSpec) -> TransformSpec:
     """Dependencies: size bounds act with fit=crop; border details need `border`; the mask
     background needs a mask, corner radii `mask=corners`; trim details need their trim mode;
     the grid details need `transparency`."""
+    if spec.mask == "corners" and spec.corner_radius is None:
+        spec = dataclasses.replace(spec, corner_radius=(DEFAULT_CORNER_RADIUS,) * 4)
     forget: list[str] = []
     if spec.fit != "crop":
         forget += ["min_w", "max_w", "min_h", "max_h"]

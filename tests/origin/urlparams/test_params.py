@@ -153,6 +153,8 @@ def test_dpr_beside_a_pixel_size_is_folded_away():
             "w=200&blend=b.png&blend-w=60&blend-pad=4&blend-y=2",
         ),
         ("w=100&dpr=2&mask=corners&corner-radius=5", "w=200&mask=corners&corner-radius=10"),
+        ("w=100&dpr=2&mask=corners", "w=200&mask=corners&corner-radius=20"),
+        ("mask=corners", "mask=corners&corner-radius=10"),
         ("w=100&dpr=2&transparency=grid", "w=200&transparency=grid&grid-size=8"),
         ("w=100&dpr=2&txt=hi&txt-line=40", "w=200&txt=hi&txt-size=24&txt-pad=20&txt-line=64"),  # the 1x cap holds
         ("fit=crop&w=100&h=50&dpr=2&max-w=80&min-h=60", "fit=crop&w=200&h=100&max-w=160&min-h=120"),
