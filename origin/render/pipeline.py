@@ -59,6 +59,8 @@ from .steps import (
 )
 
 _JPEG_SHRINKS = (8, 4, 2)
+_ENCODING_AUTO = frozenset({"format", "compress"})
+"""The `auto` words that choose how to encode, not what to draw."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +204,10 @@ def _require_faces(spec: TransformSpec) -> None:
 def _only_recompresses(spec: TransformSpec, fmt: str, info: SourceInfo, config: RenderConfig) -> bool:
     """True when the source itself is a valid answer: same format, upright, within the output
     cap, no metadata or profile to strip, already 8-bit sRGB (or grey), and no animation the
-    render would have reduced to one frame."""
-    bare = replace(spec, q=None, auto=(), lossless=False, fm=None, dl=None)
+    render would have reduced to one frame. Of `auto`, only `format` and `compress` pick an
+    encoding; `enhance` and `redeye` change pixels."""
+    encoding_only = tuple(word for word in spec.auto if word not in _ENCODING_AUTO)
+    bare = replace(spec, q=None, auto=encoding_only, lossless=False, fm=None, dl=None)
     return (
         bare == TransformSpec()
         and fmt == info.format

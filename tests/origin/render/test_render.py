@@ -328,6 +328,19 @@ def test_only_recompressing_serves_the_smaller_source():
     assert (rendered.width, rendered.height, rendered.format) == (64, 48, "jpg")
 
 
+def test_auto_enhance_is_a_render_even_when_the_source_is_smaller():
+    """`auto=enhance` (and `auto=redeye`) change pixels: unlike `format` and `compress`, they do not
+    make a request a mere re-encode, so a smaller source is no answer to them."""
+    ramp = (pyvips.Image.grey(64, 48) * 60 + 100).cast("uchar")  # a dull ramp, 100 to 160
+    image = ramp.bandjoin([ramp, ramp]).copy(interpretation="srgb")
+    data = image.jpegsave_buffer(Q=10, keep="none", optimize_coding=True)
+    assert run(data, "q=100").body == data  # a re-encode alone: the smaller source is served
+    rendered = run(data, "auto=enhance&q=100")
+    assert rendered.body != data
+    source, enhanced = decode(data), decode(rendered.body)
+    assert enhanced.max() - enhanced.min() > source.max() - source.min()  # the levels were stretched
+
+
 def test_source_with_metadata_is_never_served_as_is():
     data = quadrants(64, 48).jpegsave_buffer(Q=20)  # libvips writes an EXIF block by default
     assert pyvips.Image.new_from_buffer(data, "").get_typeof("exif-data")
