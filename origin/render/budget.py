@@ -60,7 +60,7 @@ every sample (measured 3.0-4.3 B/px at 4:2:0, where the coefficients alone are 3
 coefficients are the whole of it (5.75 B/px measured, 6 counted)."""
 _PLAIN_PER_PIXEL = 2.0
 _PLAIN_FIXED = 2 * _MiB
-"""PNG (and other formats without shrink-on-load) without alpha: measured 1.85-1.95 B/px on 15 MP."""
+"""PNG (and other formats without shrink-on-load) without alpha: measured 1.85-1.95 B/px on 15 MP (est/peak 1.04)."""
 _ALPHA_PER_PIXEL = 3.3
 _ALPHA_SMALL_PER_PIXEL = 9.5
 _ALPHA_SMALL_CAP = 24 * _MiB
