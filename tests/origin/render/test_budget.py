@@ -9,6 +9,7 @@ import pytest
 import pyvips
 
 from origin.render import RenderGuard, probe
+from origin.render import budget as budget_module
 from origin.render.budget import MemoryBudget, estimate
 from origin.settings import defaults
 from tests.images import encode, flat, quadrants
@@ -89,3 +90,20 @@ def test_one_render_larger_than_the_whole_budget_still_runs_alone():
     _hold(budget, 500 * MiB, log, "huge", 0.0)
     assert [event for event, _ in log] == ["huge in", "huge out"]
     assert budget.used == 0
+
+
+def test_a_large_render_ending_alone_keeps_its_freed_memory_and_one_ending_among_others_trims(monkeypatch):
+    trims: list[int] = []
+    monkeypatch.setattr(budget_module, "_malloc_trim", lambda: trims.append(1))
+    budget = MemoryBudget(160 * MiB)
+    with budget.reserve(40 * MiB, RenderGuard()):
+        pass
+    assert trims == []  # alone: the next render reuses the pages; the pool's idle tidy returns them
+    with budget.reserve(10 * MiB, RenderGuard()):
+        with budget.reserve(40 * MiB, RenderGuard()):
+            pass
+        assert trims == [1]  # another render still holds memory: hand the freed pages back now
+        with budget.reserve(1 * MiB, RenderGuard()):
+            pass
+        assert trims == [1]  # a small render never trims
+    assert trims == [1] and budget.used == 0
