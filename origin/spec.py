@@ -193,8 +193,11 @@ class TransformSpec:
 
     def forget(self, *fields: str) -> TransformSpec:
         """This spec with `fields` back at their defaults (a family's finish step forgets what
-        cannot act, so it mints no variant)."""
-        return dataclasses.replace(self, **{name: getattr(_DEFAULT, name) for name in fields})
+        cannot act, so it mints no variant). Fields already at their default are left out, and
+        with none left this spec itself is returned: most finish steps forget what no URL set,
+        and rebuilding a 130-field spec for nothing cost ~0.7 ms per parsed URL."""
+        changes = {name: getattr(_DEFAULT, name) for name in fields if getattr(self, name) != getattr(_DEFAULT, name)}
+        return dataclasses.replace(self, **changes) if changes else self
 
     def storage_keys(self) -> dict[str, str]:
         """Other images in the same storage this render reads, by parameter: `mark`, `mask`, `blend`."""
