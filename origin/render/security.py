@@ -44,7 +44,7 @@ def harden(operation_cache: int = 0) -> None:
         pyvips.operation_block_set(name, False)
     pyvips.cache_set_max(operation_cache)
     pyvips.cache_set_max_mem(0 if operation_cache == 0 else 64 * 1024 * 1024)
-    _limit_malloc_arenas()
+    _tune_malloc()
     _verify_blocked()
 
 
@@ -58,7 +58,7 @@ def _verify_blocked() -> None:
         raise UnsafeLibvips(f"the {name} loader is still reachable after blocking")
 
 
-def _limit_malloc_arenas() -> None:
+def _tune_malloc() -> None:
     """glibc gives each render thread its own arena; two keep RSS flat under load.
 
     The thresholds are fixed too: by default glibc hands the top of a heap back to the system
