@@ -319,14 +319,19 @@ def paired(fns: list[Callable[[], object]], reps: int, budget: float) -> list[fl
 
 
 def paired_cpu(fns: list[Callable[[], object]], reps: int, budget: float) -> list[tuple[float, float]]:
-    """(median wall ms, median process CPU ms) of each fn, run round-robin after one warm-up each."""
+    """(median wall ms, median process CPU ms) of each fn, run round-robin after one warm-up each.
+
+    Every other round runs in reverse order: whatever one call leaves behind (caches, clock
+    speed, the previous server's garbage) then falls on each fn before and after alike, so no
+    fn always follows the same neighbour."""
     for fn in fns:
         fn()
     walls: list[list[float]] = [[] for _ in fns]
     cpus: list[list[float]] = [[] for _ in fns]
+    runs = list(zip(fns, walls, cpus, strict=True))
     start = time.perf_counter()
-    for _ in range(reps):
-        for fn, wall, cpu in zip(fns, walls, cpus, strict=True):
+    for index in range(reps):
+        for fn, wall, cpu in runs[::-1] if index % 2 else runs:
             t0, c0 = time.perf_counter(), time.process_time()
             fn()
             cpu.append(time.process_time() - c0)

@@ -69,3 +69,21 @@ def magic(data: bytes) -> str:
     if data[4:12] in (b"ftypavif", b"ftypavis"):
         return "avif"
     return "unknown"
+
+
+def textured(width: int, height: int, bands: int = 3) -> pyvips.Image:
+    """Quadrants with strong per-pixel noise: every pixel differs from its neighbours."""
+    base = quadrants(width, height)
+    noise = pyvips.Image.gaussnoise(width, height, sigma=40, mean=0)
+    image = (base + noise).cast("uchar").copy(interpretation="srgb")
+    if bands == 1:
+        return image.colourspace("b-w")
+    if bands == 4:
+        alpha = (pyvips.Image.gaussnoise(width, height, sigma=60, mean=128)).cast("uchar")
+        return image.bandjoin(alpha)
+    return image
+
+
+def max_difference(a: pyvips.Image, b: pyvips.Image) -> float:
+    assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands)
+    return (a.cast("int") - b.cast("int")).abs().max()

@@ -17,7 +17,7 @@ import pyvips
 from ..errors import InvalidParam
 from ..geometry import Plan, plan
 from ..spec import Color, Rect, RectPart, TransformSpec
-from . import debug, effects, frame, gradient, grid, masks, tone
+from . import colour, debug, effects, frame, gradient, grid, masks, tone
 from .config import RenderConfig
 from .encode import supports_alpha
 from .faces import Face
@@ -259,14 +259,20 @@ def to_srgb(ctx: Context) -> None:
     """8-bit sRGB from whatever came in (ICC-tagged, CMYK, grey, 16-bit), after resizing.
 
     An RGB image whose embedded profile is sRGB already is left alone: the transform
-    would cost ~4 ms a render to change nothing.
+    would cost ~4 ms a render to change nothing. An 8-bit RGB(A) one with another profile
+    (Adobe RGB, Display P3) takes a transform kept from an earlier render (`colour.py`);
+    the rest, libvips' `icc_transform`, which builds its transform anew.
     """
     image = ctx.image
     if image.get_typeof("icc-profile-data") and not _is_srgb(image):
-        try:
-            image = image.icc_transform("srgb", embedded=True, intent="perceptual")
-        except pyvips.Error:
-            pass
+        converted = colour.to_srgb(image)
+        if converted is not None:
+            image = converted
+        else:
+            try:
+                image = image.icc_transform("srgb", embedded=True, intent="perceptual")
+            except pyvips.Error:
+                pass
     if image.interpretation != "srgb":
         image = image.colourspace("srgb")
     if image.format != "uchar":

@@ -15,7 +15,7 @@ from origin.formats import Accepts
 from origin.params import parse_query
 from origin.render import RenderGuard, harden, pillow, render
 from origin.settings import defaults
-from tests.images import quadrants
+from tests.images import max_difference, textured
 
 CONFIG = defaults().render
 LIMITS = defaults().output
@@ -26,30 +26,12 @@ def hardened() -> None:
     harden()
 
 
-def textured(width: int, height: int, bands: int = 3) -> pyvips.Image:
-    """Quadrants with strong per-pixel noise: every pixel differs from its neighbours."""
-    base = quadrants(width, height)
-    noise = pyvips.Image.gaussnoise(width, height, sigma=40, mean=0)
-    image = (base + noise).cast("uchar").copy(interpretation="srgb")
-    if bands == 1:
-        return image.colourspace("b-w")
-    if bands == 4:
-        alpha = (pyvips.Image.gaussnoise(width, height, sigma=60, mean=128)).cast("uchar")
-        return image.bandjoin(alpha)
-    return image
-
-
 def libvips_decode(data: bytes, shrink: int) -> pyvips.Image:
     return pyvips.Image.new_from_buffer(data, "", shrink=shrink, fail_on="truncated")
 
 
 def header(data: bytes) -> pyvips.Image:
     return pyvips.Image.new_from_buffer(data, "")
-
-
-def max_difference(a: pyvips.Image, b: pyvips.Image) -> float:
-    assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands)
-    return (a.cast("int") - b.cast("int")).abs().max()
 
 
 @pytest.mark.parametrize("interlace", [False, True], ids=["baseline", "progressive"])
