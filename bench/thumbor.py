@@ -8,12 +8,14 @@ WebP at quality 80 (origin `/<name>?w=500&fm=webp&q=80`, thumbor
 `/unsafe/500x0/filters:format(webp):quality(80)/<name>`).
 
 (1) Per image, sequential keep-alive requests to the origin (variant cache off) and to
-thumbor, interleaved with the in-process floor (libvips `thumbnail_buffer` + the same
-WebP encode): origin/thumbor per class of the corpus.
+thumbor, interleaved with the in-process floor (the faster of libvips `thumbnail_buffer` +
+the same WebP encode and the origin's own `render()`, both timed here): origin/thumbor per
+class of the corpus.
 (2) Cold throughput at concurrency 8 with wrk: every request a new variant (a Lua script
 walks the corpus and steps the width 400-599, so no URL repeats within a run), origin
 and thumbor taking turns, peak RSS of each server during its runs; set against the
-floor's throughput limit, cores / mean in-process time per image, measured in this run,
+floor's throughput limit, cores / the mean in-process time of the same mix (each image at
+four widths across 400-599, the faster of the two in-process paths), measured in this run,
 with each server's CPU time per request and the cores it kept busy.
 With `--baseline REF`, the origin as of git REF runs beside the current one in both parts
 (its tree exported with `git archive` into the temp folder, run on this venv), so a change
@@ -29,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pyvips
@@ -53,6 +56,10 @@ from bench.common import (
     start_origin,
     verdict,
 )
+from origin.formats import Accepts
+from origin.params import parse_query
+from origin.render import RenderGuard, render
+from origin.settings import defaults
 
 THUMBOR_VERSION = "7.8.0"
 THUMBOR_VENV = REPO / "bench" / "out" / "thumbor-venv"
@@ -61,6 +68,7 @@ REPS, BUDGET = 12, 8.0  # per image: 12 rounds (8 s at most), a median stable to
 WRK_CONNECTIONS = 8
 WRK_ROUNDS = 2  # each server WRK_ROUNDS x --wrk-seconds, taking turns
 WIDTHS = (400, 600)  # wrk steps w over [400, 600) so every request is a new variant
+MIX_WIDTHS = range(WIDTHS[0] + 25, WIDTHS[1], 50)  # 425, 475, 525, 575: the floor of that mix
 PEER_TARGET = 1.0
 THROUGHPUT_TARGET = 0.95
 P99_TARGET_MS = 800.0
@@ -162,11 +170,38 @@ class Getter:
             self.dims[name] = (image.width, image.height)
 
 
-def floor_work(data: bytes):  # type: ignore[no-untyped-def]
-    """The fastest single-image path we know of in-process: libvips' thumbnail + the same WebP encode."""
-    return lambda: pyvips.Image.thumbnail_buffer(data, WIDTH, height=10_000_000).webpsave_buffer(
+def floor_work(data: bytes, width: int = WIDTH):  # type: ignore[no-untyped-def]
+    """libvips' own fastest path in-process: its thumbnail + the same WebP encode."""
+    return lambda: pyvips.Image.thumbnail_buffer(data, width, height=10_000_000).webpsave_buffer(
         Q=QUALITY, effort=4, keep="none"
     )
+
+
+def render_work(data: bytes, width: int = WIDTH):  # type: ignore[no-untyped-def]
+    """The origin's render of the same URL in-process, with no server around it."""
+    spec = parse_query([("w", str(width)), ("fm", "webp"), ("q", str(QUALITY))], defaults().output)
+    config = defaults().render
+    return lambda: render(data, spec, Accepts.LEGACY, config, None, RenderGuard()).body
+
+
+def mix_floor_ms(sources: dict[str, bytes], names: list[str]) -> float:
+    """The mean in-process time of the cold runs' mix: per image, over MIX_WIDTHS spread across the
+    widths wrk asks for, the faster of the two paths (best of two calls each). Shrink-on-load makes
+    the width matter: a width the 1/8 decode no longer covers costs 2-3x one it does."""
+    per_image = []
+    for name in names:
+        times = []
+        for width in MIX_WIDTHS:
+            calls = [floor_work(sources[name], width), render_work(sources[name], width)]
+            times.append(min(_wall_ms(call) for call in calls for _ in range(2)))
+        per_image.append(statistics.mean(times))
+    return statistics.mean(per_image)
+
+
+def _wall_ms(call) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1000
 
 
 WRK_LUA = (
@@ -264,12 +299,13 @@ def run(ctx: Run) -> None:
         wall: dict[str, dict[str, float]] = {label: {} for label in labels}
         for name in names:
             timed = paired(
-                [floor_work(sources[name])] + [lambda g=getter, n=name: g(n) for getter in getters.values()],
+                [floor_work(sources[name]), render_work(sources[name])]
+                + [lambda g=getter, n=name: g(n) for getter in getters.values()],
                 REPS,
                 BUDGET,
             )
-            floor_ms[name] = timed[0]
-            for label, ms in zip(labels, timed[1:], strict=True):
+            floor_ms[name] = min(timed[:2])  # the fastest single-image path: libvips' or the origin's own
+            for label, ms in zip(labels, timed[2:], strict=True):
                 wall[label][name] = ms
         origin_ms, thumbor_ms = wall["origin"], wall["thumbor"]
         origin_get, thumbor_get = getters["origin"], getters["thumbor"]
@@ -315,10 +351,11 @@ def run(ctx: Run) -> None:
         section(f"cold throughput, wrk c={WRK_CONNECTIONS}, every request a new variant (w 400-599), corpus mix")
         results = cold_runs(args, names, servers, tmp)
         cores = os.cpu_count() or 1
-        floor_rps = cores * 1000 / statistics.mean(floor_ms.values())
+        mix_ms = mix_floor_ms(sources, names)
+        floor_rps = cores * 1000 / mix_ms
         print(
-            f"floor: {cores} cores / mean in-process time per image ({statistics.mean(floor_ms.values()):.0f} ms)"
-            f" = {floor_rps:.1f} req/s"
+            f"floor: {cores} cores / mean in-process time of the mix ({mix_ms:.0f} ms: per image, the faster path"
+            f" at w={', '.join(map(str, MIX_WIDTHS))}) = {floor_rps:.1f} req/s"
         )
         print(
             f"{'server':8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'peak RSS MiB':>12} {'vs floor':>8}"

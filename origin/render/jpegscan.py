@@ -33,6 +33,9 @@ _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _MAX_RUN = 32767
 """The longest end-of-band run one code holds (EOB14 and 14 extra bits)."""
 _EOB_TABLE_ID = 0
+_MAX_SEGMENTS = 1024
+"""Real files have tens (ten scans, their tables, a few APPn); a file of a million 4-byte
+segments would keep this loop busy for seconds, so past this many the file is left as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ def for_eighth_scale(data: bytes) -> bytes | None:
     emptied: set[int] = set()
     pos, end = 2, len(data)
     try:
-        while pos + 1 < end:
+        while pos + 1 < end and len(parts) < _MAX_SEGMENTS:
             if data[pos] != 0xFF:
                 return None
             marker = data[pos + 1]
@@ -90,7 +93,7 @@ def for_eighth_scale(data: bytes) -> bytes | None:
             pos = scan_end
     except (struct.error, IndexError, KeyError):
         return None
-    return None  # no EOI: a truncated file is the decoder's to judge
+    return None  # no EOI (a truncated file is the decoder's to judge), or too many segments
 
 
 def _components(data: bytes, pos: int) -> dict[int, _Component]:

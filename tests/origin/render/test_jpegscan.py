@@ -76,7 +76,7 @@ def test_subsampled_chroma_keeps_its_scans():
 
 @pytest.mark.parametrize(
     "case",
-    ["baseline", "restart-interval", "truncated", "not-a-jpeg", "png"],
+    ["baseline", "restart-interval", "truncated", "not-a-jpeg", "png", "many-segments"],
 )
 def test_other_files_are_left_alone(case):
     image = textured(320, 240)
@@ -86,6 +86,7 @@ def test_other_files_are_left_alone(case):
         "truncated": lambda: progressive(image, "libvips")[:-5000],
         "not-a-jpeg": lambda: b"GIF89a" + bytes(100),
         "png": lambda: image.pngsave_buffer(),
+        "many-segments": lambda: b"\xff\xd8" + b"\xff\xfe\x00\x02" * 200_000 + progressive(image, "libvips")[2:],
     }[case]()
     assert jpegscan.for_eighth_scale(data) is None
 
