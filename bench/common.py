@@ -321,22 +321,24 @@ def paired(fns: list[Callable[[], object]], reps: int, budget: float) -> list[fl
 def paired_cpu(fns: list[Callable[[], object]], reps: int, budget: float) -> list[tuple[float, float]]:
     """(median wall ms, median process CPU ms) of each fn, run round-robin after one warm-up each.
 
-    Every other round runs in reverse order: whatever one call leaves behind (caches, clock
-    speed, the previous server's garbage) then falls on each fn before and after alike, so no
-    fn always follows the same neighbour."""
+    Each round starts one place further along the list: over a full cycle of rounds every fn
+    runs first once and follows every other fn once, so whatever one call leaves behind (caches,
+    clock speed, the previous server's garbage) falls on all alike, and no fn ever runs twice in
+    a row. The time budget is checked only at the end of a full cycle."""
     for fn in fns:
         fn()
     walls: list[list[float]] = [[] for _ in fns]
     cpus: list[list[float]] = [[] for _ in fns]
     runs = list(zip(fns, walls, cpus, strict=True))
     start = time.perf_counter()
-    for index in range(reps):
-        for fn, wall, cpu in runs[::-1] if index % 2 else runs:
+    for index in range(-(-reps // len(runs)) * len(runs)):  # whole cycles: reps rounded up
+        shift = index % len(runs)
+        for fn, wall, cpu in runs[shift:] + runs[:shift]:
             t0, c0 = time.perf_counter(), time.process_time()
             fn()
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - t0)
-        if time.perf_counter() - start > budget:
+        if shift == len(runs) - 1 and time.perf_counter() - start > budget:
             break
     return [(statistics.median(w) * 1000, statistics.median(c) * 1000) for w, c in zip(walls, cpus, strict=True)]
 

@@ -30,12 +30,16 @@ MAX_PIXELS = 1 << 22
 """The largest image converted here (4 MP: 16 MiB of RGBA held at once); larger ones stream."""
 CACHED_PROFILES = 16
 """Transforms kept (each ~200 KiB: LittleCMS' 8-bit tables); a new profile past these evicts the oldest."""
+MAX_PROFILE_BYTES = 1 << 20
+"""Profiles larger than this (a JPEG may carry 16 MB) are libvips' to convert: the cache keys on
+the profile's bytes and must not hold 16 of those outside any render's memory budget."""
 
 _RGB_8 = (4 << 16) | (3 << 3) | 1
 """LittleCMS' TYPE_RGB_8: PT_RGB colour space, 3 channels, 1 byte each."""
 _RGBA_8 = _RGB_8 | (1 << 7)
 """TYPE_RGBA_8: one extra (alpha) channel after the three."""
 _PERCEPTUAL = 0
+_USED_AS_INPUT = 0
 _NOCACHE = 0x0040
 """cmsFLAGS_NOCACHE: no one-pixel cache inside the transform, so threads can share it."""
 _COPY_ALPHA = 0x04000000
@@ -90,6 +94,7 @@ def _lcms() -> ctypes.CDLL | None:
         ]
         lib.cmsDoTransform.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
         lib.cmsDeleteTransform.argtypes = [ctypes.c_void_p]
+        lib.cmsIsIntentSupported.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32]
         return lib
     return None
 
@@ -112,6 +117,9 @@ def _transform(profile: bytes, bands: int) -> _Transform | None:
     source = lcms.cmsOpenProfileFromMem(profile, len(profile))
     if not source:
         return None
+    if not lcms.cmsIsIntentSupported(source, _PERCEPTUAL, _USED_AS_INPUT):
+        lcms.cmsCloseProfile(source)
+        return None  # libvips then falls back to its own choice; so must this path
     target = lcms.cmsOpenProfileFromMem(srgb, len(srgb))
     try:
         fmt = _FORMATS[bands]
@@ -126,13 +134,16 @@ def _transform(profile: bytes, bands: int) -> _Transform | None:
 def to_srgb(image: pyvips.Image) -> pyvips.Image | None:
     """`image` (8-bit RGB or RGBA, with an embedded RGB profile) converted to sRGB as libvips'
     `icc_transform("srgb", embedded=True, intent="perceptual")` would; None where this path
-    does not apply (the caller then asks libvips)."""
+    does not apply (the caller then asks libvips): another kind of image, an outsized profile, or
+    one without the perceptual intent LittleCMS would need."""
     if image.format != "uchar" or image.bands not in _FORMATS or image.interpretation != "srgb":
         return None
     if image.width * image.height > MAX_PIXELS or not image.get_typeof("icc-profile-data"):
         return None
     profile = bytes(image.get("icc-profile-data"))
-    if profile[16:20] != b"RGB ":  # the header's data colour space: a CMYK or grey profile is libvips' case
+    if (
+        len(profile) > MAX_PROFILE_BYTES or profile[16:20] != b"RGB "
+    ):  # the header's data colour space: a CMYK or grey profile is libvips' case
         return None
     transform = _transform(profile, image.bands)
     if transform is None:

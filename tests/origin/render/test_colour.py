@@ -95,7 +95,7 @@ def test_kept_transforms_are_bounded():
 
 @pytest.mark.parametrize(
     "case",
-    ["16-bit", "cmyk-image", "cmyk-profile", "corrupt-profile", "grey", "too-large", "no-profile"],
+    ["16-bit", "cmyk-image", "cmyk-profile", "corrupt-profile", "grey", "too-large", "no-profile", "huge-profile"],
 )
 def test_other_cases_are_left_to_libvips(case):
     rgb = p3(textured(64, 48))
@@ -109,6 +109,8 @@ def test_other_cases_are_left_to_libvips(case):
         "grey": lambda: with_profile(rgb[0].copy(interpretation="b-w"), profile),
         "too-large": lambda: with_profile(pyvips.Image.black(2049, 2049, bands=3).copy(interpretation="srgb"), profile),
         "no-profile": lambda: textured(64, 48),
+        # The cache keys on the profile's bytes: 16 profiles of up to 16 MB must not be kept.
+        "huge-profile": lambda: with_profile(rgb, profile + bytes(colour.MAX_PROFILE_BYTES)),
     }[case]()
     assert colour.to_srgb(image) is None
 
