@@ -2,6 +2,6 @@
 
 import sys
 
-from origin.cli import main
+from origin.launch import main
 
 sys.exit(main(["worker", *sys.argv[1:]]))
