@@ -25,6 +25,7 @@ import pyvips
 
 from bench import cache, faces, memory, overload, render, thumbor, upload, worker
 from bench.common import CLASSES, REDIS_URL, REPO, WIDTH, WRK_SECONDS, Run, class_of, section
+from origin.launch import relaunch
 from origin.render import harden
 
 
@@ -88,6 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    relaunch()  # the servers' malloc (huge pages) for the in-process floors too; after --help
     chosen = [name for name in SECTIONS if name in (args.only or SECTIONS) and name not in args.skip]
     corpus = Path(args.corpus).resolve()
     names = sorted(p.name for p in corpus.iterdir() if p.suffix in (".jpg", ".png") and class_of(p.name) in CLASSES)

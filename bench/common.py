@@ -120,10 +120,17 @@ def origin_argv() -> list[str]:
 
 
 def start_origin(
-    name: str, storage: Path | str, cache_bytes: int, tmp: Path, cwd: Path = REPO, **extra_env: str
+    name: str,
+    storage: Path | str,
+    cache_bytes: int,
+    tmp: Path,
+    cwd: Path = REPO,
+    command: list[str] | None = None,
+    **extra_env: str,
 ) -> Server:
     """An origin on `storage` (a folder, or any storage URL such as `s3://...`); `extra_env` on top.
-    `cwd`: the tree it runs in (its config/), with `PYTHONPATH` in `extra_env` for another tree's code."""
+    `cwd`: the tree it runs in (its config/), with `PYTHONPATH` in `extra_env` for another tree's code
+    and `command` to start it (by default this venv's `image-origin serve`)."""
     port = free_port()
     env = dict(os.environ)
     env.update(extra_env)
@@ -133,7 +140,7 @@ def start_origin(
         IMAGE_ORIGIN_METRICS_PUBLIC="true",  # render counts (health publishes none); loopback only
         IMAGE_ORIGIN_HOST="127.0.0.1",
     )
-    argv = [*origin_argv(), "--host", "127.0.0.1", "--port", str(port)]
+    argv = [*(command or origin_argv()), "--host", "127.0.0.1", "--port", str(port)]
     return Server(name, argv, env, port, tmp / f"{name}.log", cwd)
 
 

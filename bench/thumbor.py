@@ -138,7 +138,10 @@ def start_baseline(ref: str, storage: Path, tmp: Path) -> Server:
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(tree, filter="data")
     print(f"baseline: the origin at {ref} ({_describe(ref)}), from {tree}")
-    return start_origin("peers-baseline", storage, 0, tmp, cwd=tree, PYTHONPATH=str(tree))
+    # `python -m origin`, the tree's own entry point: this venv's `image-origin` script imports
+    # today's entry module, which an older tree may not have.
+    command = [sys.executable, "-m", "origin"]
+    return start_origin("peers-baseline", storage, 0, tmp, cwd=tree, command=command, PYTHONPATH=str(tree))
 
 
 def _describe(ref: str) -> str:

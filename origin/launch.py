@@ -59,16 +59,23 @@ def _thp_mode() -> str | None:
         return None
 
 
+def relaunch() -> None:
+    """Re-execute this process (same PID, same command line) with huge pages where they help;
+    return where they do not, or once they are on."""
+    if sys.platform != "linux":
+        return
+    environment = tuned_environment(os.environ, platform.libc_ver(), _thp_mode())
+    if environment is not None:
+        try:
+            os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
+        except OSError:
+            pass  # run as is: slower large renders, nothing else
+
+
 def main(argv: list[str] | None = None) -> int:
     """`image-origin` (`argv`: the command line after the program, by default the process's own):
     re-execute once with huge pages where they help, then run the command."""
-    if sys.platform == "linux":
-        environment = tuned_environment(os.environ, platform.libc_ver(), _thp_mode())
-        if environment is not None:
-            try:
-                os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
-            except OSError:
-                pass  # run as is: slower large renders, nothing else
+    relaunch()
     from .cli import main as run
 
     return run(sys.argv[1:] if argv is None else argv)
