@@ -5,7 +5,7 @@
 
 Starts the real server (a subprocess, default settings, a data folder with copies of the
 corpus), then, one after the other:
-  a. 64 concurrent cold renders of the corpus's largest images (every request a new width);
+  a. 64 concurrent cold renders of the corpus's largest images (every request a new variant: w 101-2000, then the next q);
   b. 64 slow readers of the largest originals (each reads 64 KiB every 100 ms);
   c. 1,500 connections sending their headers a byte a second, while a normal client keeps
      asking for a small image and for /_/health.
@@ -84,7 +84,9 @@ async def watch_health(session: aiohttp.ClientSession, base: str, health: Health
 
 
 async def cold_renders(base: str, names: list[str], seconds: float, tally: Tally) -> None:
-    widths = itertools.count(101)
+    # Every request a new variant within the limits: w 101-2000 then the next q (an endless w would
+    # pass max_output_side, where widths clamp to one cached variant, and then w's own bound: 400s).
+    variants = (f"w={101 + n % 1900}&q={50 + n // 1900 % 45}" for n in itertools.count())
     deadline = time.monotonic() + seconds
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
@@ -93,7 +95,7 @@ async def cold_renders(base: str, names: list[str], seconds: float, tally: Tally
             while time.monotonic() < deadline:
                 name = names[i % len(names)]
                 try:
-                    async with session.get(f"{base}/{name}?w={next(widths)}&fm=webp") as resp:
+                    async with session.get(f"{base}/{name}?{next(variants)}&fm=webp") as resp:
                         await resp.read()
                         tally.add(resp.status, resp.headers)
                 except (TimeoutError, aiohttp.ClientError):

@@ -199,7 +199,7 @@ async def _open_resources(
         redis=redis,
         on_render=on_render,
         derived=derived,
-        memory=SourceMemory(sources.memory, sources.memory_wait, sources.retry_after),
+        memory=SourceMemory(sources.memory, sources.memory_wait, sources.retry_after, pool.tidy_when_idle),
         streams=sources.streams,
     )
     if redis is not None:

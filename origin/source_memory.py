@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from .errors import Overloaded
 
@@ -35,13 +36,15 @@ class Hold:
 
 
 class SourceMemory:
-    def __init__(self, limit: int, wait: float, retry_after: int) -> None:
+    def __init__(self, limit: int, wait: float, retry_after: int, on_empty: Callable[[], None] | None = None) -> None:
+        """`on_empty` is called each time the last held byte is given back (the app tidies memory then)."""
         self.limit = limit
         self.wait = wait
         self.retry_after = retry_after
         self.used = 0
         self.refused = 0
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._on_empty = on_empty
 
     async def hold(self, size: int) -> Hold:
         """Take `size` bytes, waiting at most `wait` seconds; Overloaded (503) past it."""
@@ -75,6 +78,8 @@ class SourceMemory:
     def _give_back(self, size: int) -> None:
         self.used -= size
         self._grant()
+        if self.used == 0 and self._on_empty is not None:
+            self._on_empty()
 
     def _grant(self) -> None:
         while self._waiters:
