@@ -100,8 +100,9 @@ def _lcms() -> ctypes.CDLL | None:
 
 
 @functools.cache
-def _srgb_profile() -> bytes:
-    """The sRGB profile libvips converts to (`icc_transform("srgb")`), as bytes."""
+def srgb_profile() -> bytes:
+    """The sRGB profile libvips converts to (`icc_transform("srgb")`), as bytes: the target of
+    every conversion here, and the profile `cs=srgb` embeds."""
     lab = pyvips.Image.black(1, 1, bands=3).copy(interpretation="lab")
     return bytes(lab.icc_export(output_profile="srgb").get("icc-profile-data"))
 
@@ -113,7 +114,7 @@ def _transform(profile: bytes, bands: int) -> _Transform | None:
     lcms = _lcms()
     if lcms is None:
         return None
-    srgb = _srgb_profile()
+    srgb = srgb_profile()
     source = lcms.cmsOpenProfileFromMem(profile, len(profile))
     if not source:
         return None

@@ -11,7 +11,7 @@ import pyvips
 
 from ..formats import MIME
 from ..spec import TransformSpec
-from . import blurhash, pillow
+from . import blurhash, colour, pillow
 from .config import RenderConfig
 
 _ALPHA_FORMATS = frozenset({"png", "png8", "png32", "webp", "avif", "gif"})
@@ -40,7 +40,7 @@ def _profiled(image: pyvips.Image, spec: TransformSpec) -> tuple[pyvips.Image, i
     keep = 0
     if spec.cs in ("srgb", "tinysrgb"):
         image = image.copy()
-        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", _srgb_profile())
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", colour.srgb_profile())
         keep |= pyvips.enums.ForeignKeep.ICC
     if spec.dpi is not None:
         per_mm = spec.dpi / 25.4
@@ -50,11 +50,6 @@ def _profiled(image: pyvips.Image, spec: TransformSpec) -> tuple[pyvips.Image, i
                 image.remove(name)
         keep |= pyvips.enums.ForeignKeep.EXIF
     return image, keep
-
-
-def _srgb_profile() -> bytes:
-    lab = pyvips.Image.black(1, 1, bands=3).copy(interpretation="lab")
-    return lab.icc_export(output_profile="srgb").get("icc-profile-data")
 
 
 def encode(image: pyvips.Image, fmt: str, spec: TransformSpec, config: RenderConfig) -> bytes:
